@@ -195,6 +195,20 @@ typedef struct {
 typedef gem_status_t (*gem__layer_policy_fn)(const gem__map_ctx *ctx, int32_t layer,
                                              gem__layer_map *out);
 
+/** Appends a placement to a layer map under construction (no checks beyond memory). */
+gem_status_t gem__layer_map_add(gem__layer_map *lm, int32_t expert, int32_t gpu, double share);
+
+/* Per-layer policies (map_baseline.c, map_gem.c, map_exact.c); dispatched by map.c. Each fills
+ * `out` (empty on entry) with a valid placement of every expert of the layer that respects
+ * ctx->slots. */
+gem_status_t gem__policy_contiguous(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+gem_status_t gem__policy_round_robin(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+gem_status_t gem__policy_balanced(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+gem_status_t gem__policy_speed_aware(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+gem_status_t gem__policy_eplb(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+gem_status_t gem__policy_gem(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+gem_status_t gem__policy_exact(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+
 /* ---- random numbers (core.c) ----------------------------------------------------------- */
 /** splitmix64-seeded xoshiro256** generator: small, fast, reproducible everywhere. */
 typedef struct { uint64_t s[4]; } gem__rng;

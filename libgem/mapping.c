@@ -71,6 +71,19 @@ static gem_status_t gem__check_layer(const gem_mapping_t *m, int32_t layer)
     return GEM_OK;
 }
 
+gem_status_t gem__layer_map_add(gem__layer_map *lm, int32_t expert, int32_t gpu, double share)
+{
+    if (lm->n == lm->cap) {
+        size_t cap = lm->cap ? lm->cap * 2 : 16;
+        gem__placement *p = gem__realloc(lm->p, cap * sizeof *p);
+        if (!p) return GEM_ERR_NO_MEMORY;
+        lm->p = p;
+        lm->cap = cap;
+    }
+    lm->p[lm->n++] = (gem__placement){expert, gpu, share};
+    return GEM_OK;
+}
+
 GEM_API gem_status_t gem_mapping_add(gem_mapping_t *m, int32_t layer, int32_t expert,
                                      int32_t gpu, double share)
 {
@@ -91,15 +104,7 @@ GEM_API gem_status_t gem_mapping_add(gem_mapping_t *m, int32_t layer, int32_t ex
         if (lm->p[i].expert == expert && lm->p[i].gpu == gpu)
             return gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: expert %d placed twice on gpu %d",
                              (int)layer, (int)expert, (int)gpu);
-    if (lm->n == lm->cap) {
-        size_t cap = lm->cap ? lm->cap * 2 : 16;
-        gem__placement *p = gem__realloc(lm->p, cap * sizeof *p);
-        if (!p) return GEM_ERR_NO_MEMORY;
-        lm->p = p;
-        lm->cap = cap;
-    }
-    lm->p[lm->n++] = (gem__placement){expert, gpu, share};
-    return GEM_OK;
+    return gem__layer_map_add(lm, expert, gpu, share);
 }
 
 GEM_API gem_status_t gem_mapping_clear_layer(gem_mapping_t *m, int32_t layer)
