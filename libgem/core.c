@@ -4,6 +4,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -204,8 +206,15 @@ void gem__buf_printf(gem__buf *b, const char *fmt, ...)
     va_end(ap2);
 }
 
+/* The "C" numeric locale, so that files never carry a host program's decimal comma. */
+static locale_t gem__c_locale;
+static pthread_once_t gem__c_locale_once = PTHREAD_ONCE_INIT;
+static void gem__c_locale_init(void) { gem__c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
+
 void gem__buf_double(gem__buf *b, double x)
 {
+    pthread_once(&gem__c_locale_once, gem__c_locale_init);
+    locale_t old = gem__c_locale ? uselocale(gem__c_locale) : (locale_t)0;
     /* Integers print as integers; other values with the fewest digits that read back. */
     char s[40];
     if (x == floor(x) && fabs(x) < 1e15) {
@@ -217,6 +226,7 @@ void gem__buf_double(gem__buf *b, double x)
             if (strtod(s, NULL) == x) break;
         }
     }
+    if (old) uselocale(old);
     gem__buf_append(b, s, strlen(s));
 }
 

@@ -46,7 +46,10 @@ double gem__curve_eval(const gem__curve *c, gem_interpolation_t interp, double x
     if (interp == GEM_INTERP_STEP || i == 0) return c->latency[i];
     double x0 = (double)c->tokens[i - 1], x1 = (double)c->tokens[i];
     double y0 = c->latency[i - 1], y1 = c->latency[i];
-    return y0 + (x - x0) * (y1 - y0) / (x1 - x0);
+    /* Weighted form: both terms are non-negative, so samples of very different magnitude do
+     * not cancel (y0 + (x-x0)*(y1-y0)/(x1-x0) returns 0 at x = x1 for y0 = 3e20, y1 = 250). */
+    if (x == x1) return y1;
+    return (y0 * (x1 - x) + y1 * (x - x0)) / (x1 - x0);
 }
 
 gem_status_t gem__curve_prepare(gem__curve *c, gem_interpolation_t interp)
