@@ -68,6 +68,34 @@ gem_status_t gem__read_file(const char *path, char **data, size_t *len);
  *  file is written whole or not at all. */
 gem_status_t gem__write_file_atomic(const char *path, const char *data, size_t len);
 
+/* ---- file-format helpers (io_util.c), shared by the readers, writers and importers -------- */
+struct json_t; /* jansson's; only the io_*.c files include jansson.h */
+/** Parses JSON text (duplicate keys rejected). A syntax error is GEM_ERR_INVALID_INPUT
+ *  "what: line L, column C: <jansson's text>". Free *out with json_decref. */
+gem_status_t gem__json_parse(const char *data, size_t len, const char *what,
+                             struct json_t **out);
+/** Type of a JSON value for messages ("a string", "an array", ...; "nothing" for NULL). */
+const char *gem__json_type_name(const struct json_t *v);
+/** Reads an integer, or an integral real such as 64.0, that lies in [min, max]. The JSON path
+ *  for messages is printf-formatted from fmt only on failure. Wrong type or a fraction:
+ *  GEM_ERR_INVALID_INPUT; outside [min, max]: range_status. */
+gem_status_t gem__json_int(const struct json_t *v, int64_t min, int64_t max,
+                           gem_status_t range_status, int64_t *out, const char *fmt, ...)
+    GEM__PRINTF(6, 7);
+/** Reads a number (integer or real; always finite, JSON has no NaN) into a double. */
+gem_status_t gem__json_number(const struct json_t *v, double *out, const char *fmt, ...)
+    GEM__PRINTF(3, 4);
+/** Appends s as a JSON string literal (quotes, escapes). Returns -1 and appends nothing when
+ *  s is not valid UTF-8 (JSON could not carry it), else 0. */
+int gem__buf_json_string(gem__buf *b, const char *s);
+/** Strict decimal number filling exactly s[0, n): [+-]digits[.digits][(e|E)[+-]digits] (a
+ *  leading or trailing '.' with digits on the other side is accepted). No spaces, hex, nan or
+ *  inf. Locale-independent. Returns 1 and sets *out (which may be +-inf on overflow), else 0. */
+int gem__parse_decimal(const char *s, size_t n, double *out);
+/** Non-negative decimal integer filling exactly s[0, n) (digits only). Returns 1 and sets *out
+ *  when it is <= max, -1 when it is larger, 0 when it is not digits. */
+int gem__parse_uint(const char *s, size_t n, int64_t max, int64_t *out);
+
 /* ---- options (options.c) --------------------------------------------------------------- */
 #define GEM__NUM_OPTIONS 45
 struct gem_options {
@@ -208,6 +236,25 @@ gem_status_t gem__policy_speed_aware(const gem__map_ctx *ctx, int32_t layer, gem
 gem_status_t gem__policy_eplb(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
 gem_status_t gem__policy_gem(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
 gem_status_t gem__policy_exact(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out);
+
+/* ---- classification (classify.c) -------------------------------------------------------- */
+/* Unchecked readers for the policies (ids must be in range; the struct is private to
+ * classify.c). */
+gem_expert_class_t gem__cls_class(const gem_classification_t *c, int32_t layer, int32_t e);
+double gem__cls_mean_load(const gem_classification_t *c, int32_t layer, int32_t e);
+double gem__cls_mean_heavy_load(const gem_classification_t *c, int32_t layer, int32_t e);
+/** Steps in which both a and b were heavy (a == b: steps in which a was heavy). */
+uint32_t gem__cls_coactivation(const gem_classification_t *c, int32_t layer, int32_t a,
+                               int32_t b);
+
+/* ---- policy exact (map_exact.c) --------------------------------------------------------- */
+/** gem__policy_exact that also says whether the layer's optimum was proven (*proven = 1) or
+ *  the branch and bound stopped at its time limit (*proven = 0: `out` is then the best
+ *  placement found, never worse than policy gem's). proven may be NULL. The dispatcher calls
+ *  this for GEM_POLICY_EXACT and names the mapping "exact" when every layer was proven,
+ *  else "exact-timeout". */
+gem_status_t gem__exact_layer(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *out,
+                              int *proven);
 
 /* ---- random numbers (core.c) ----------------------------------------------------------- */
 /** splitmix64-seeded xoshiro256** generator: small, fast, reproducible everywhere. */
