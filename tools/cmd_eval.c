@@ -1,0 +1,172 @@
+/*
+ * cmd_eval.c - gem eval: replays a trace through a mapping with the profile's cost model
+ * (SPEC 2) and reports the step latencies.
+ */
+#include "cli.h"
+#include "commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char eval_help[] =
+    "Usage: gem eval --profile P.json --trace T.csv --mapping M.json [--json]\n"
+    "\n"
+    "Replays the trace through the mapping with the profile's cost model (SPEC 2): each GPU's\n"
+    "time in a layer is its fixed cost plus its experts' latencies, a layer waits for its\n"
+    "slowest GPU, a step is the sum of its layers. Prints the step latency figures, the lower\n"
+    "bound that no mapping can beat, and each GPU's busy time and how often it was the\n"
+    "straggler.\n"
+    "\n"
+    "Options:\n"
+    "  --profile F     GPU profile\n"
+    "  --trace F       routing trace (SPEC 4 CSV)\n"
+    "  --mapping F     mapping (SPEC 5 JSON)\n"
+    "  --json          print one JSON object instead of the table: mean, p50, p90, p99, total,\n"
+    "                  lower_bound, max, steps, imbalance (microseconds, full precision) and\n"
+    "                  gpus: [{gpu, busy_us, straggler_count}]\n"
+    "  --comm          add all-to-all time from the profile (not part of SPEC 2's figures)\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Example:\n"
+    "  gem eval --profile profile.json --trace trace.csv --mapping mapping.json --json\n";
+
+typedef struct {
+    double mean, p50, p90, p99, total, lower_bound, max, steps, imbalance;
+} eval_figures;
+
+static int eval_figures_get(const gem_report_t *r, eval_figures *f)
+{
+    static const gem_metric_t keys[] = {GEM_METRIC_MEAN, GEM_METRIC_P50, GEM_METRIC_P90,
+                                        GEM_METRIC_P99, GEM_METRIC_TOTAL,
+                                        GEM_METRIC_LOWER_BOUND, GEM_METRIC_MAX,
+                                        GEM_METRIC_STEPS, GEM_METRIC_IMBALANCE};
+    double *dest[] = {&f->mean, &f->p50, &f->p90, &f->p99, &f->total,
+                      &f->lower_bound, &f->max, &f->steps, &f->imbalance};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        gem_status_t st = gem_report_get(r, keys[i], dest[i]);
+        if (st != GEM_OK) return cli_fail(st);
+    }
+    return 0;
+}
+
+static int eval_print_json(const gem_report_t *r, const eval_figures *f, int32_t G,
+                           const char *policy)
+{
+    printf("{\"mean\": ");
+    cli_json_number(stdout, f->mean);
+    printf(", \"p50\": ");
+    cli_json_number(stdout, f->p50);
+    printf(", \"p90\": ");
+    cli_json_number(stdout, f->p90);
+    printf(", \"p99\": ");
+    cli_json_number(stdout, f->p99);
+    printf(", \"total\": ");
+    cli_json_number(stdout, f->total);
+    printf(", \"lower_bound\": ");
+    cli_json_number(stdout, f->lower_bound);
+    printf(", \"max\": ");
+    cli_json_number(stdout, f->max);
+    printf(", \"steps\": %.0f, \"imbalance\": ", f->steps);
+    cli_json_number(stdout, f->imbalance);
+    printf(", \"unit\": \"us\", \"policy\": ");
+    cli_json_string(stdout, policy);
+    printf(", \"gpus\": [");
+    for (int32_t g = 0; g < G; g++) {
+        double busy;
+        int64_t straggler;
+        gem_status_t st = gem_report_gpu(r, g, &busy, &straggler);
+        if (st != GEM_OK) {
+            printf("]}\n");
+            return cli_fail(st);
+        }
+        printf("%s{\"gpu\": %d, \"busy_us\": ", g ? ", " : "", (int)g);
+        cli_json_number(stdout, busy);
+        printf(", \"straggler_count\": %lld}", (long long)straggler);
+    }
+    printf("]}\n");
+    return 0;
+}
+
+static int eval_print_table(const gem_report_t *r, const eval_figures *f, int32_t G, int32_t L,
+                            int32_t E, const char *policy)
+{
+    printf("%.0f steps, %d layers x %d experts on %d GPUs, mapping policy %s\n\n", f->steps,
+           (int)L, (int)E, (int)G, policy ? policy : "(none)");
+    printf("step latency (us)\n");
+    printf("  mean         %14.3f\n", f->mean);
+    printf("  p50          %14.3f\n", f->p50);
+    printf("  p90          %14.3f\n", f->p90);
+    printf("  p99          %14.3f\n", f->p99);
+    printf("  max          %14.3f\n", f->max);
+    printf("  total        %14.3f  (%.6f s)\n", f->total, f->total * 1e-6);
+    printf("  lower bound  %14.3f  (mean; no mapping can do better)\n", f->lower_bound);
+    if (f->lower_bound > 0)
+        printf("  gap to bound %13.2f %%\n", (f->mean / f->lower_bound - 1.0) * 100.0);
+    printf("  imbalance    %14.4f  (mean over layers of slowest / average GPU time)\n\n",
+           f->imbalance);
+
+    double layers_run = f->steps * (double)L;
+    printf("  GPU      busy (us)   busy %%   straggler   straggler %%\n");
+    for (int32_t g = 0; g < G; g++) {
+        double busy;
+        int64_t straggler;
+        gem_status_t st = gem_report_gpu(r, g, &busy, &straggler);
+        if (st != GEM_OK) return cli_fail(st);
+        printf("  %3d %14.3f %8.2f %11lld %13.2f\n", (int)g, busy,
+               f->total > 0 ? busy / f->total * 100.0 : 0.0, (long long)straggler,
+               layers_run > 0 ? (double)straggler / layers_run * 100.0 : 0.0);
+    }
+    return 0;
+}
+
+int gem_cmd_eval(int argc, char **argv)
+{
+    const char *profile_path = NULL, *trace_path = NULL, *mapping_path = NULL;
+    int json = 0, comm = 0;
+    const cli_opt opts[] = {
+        {"profile", 0, CLI_STRING, &profile_path, 0, 0, NULL},
+        {"trace", 0, CLI_STRING, &trace_path, 0, 0, NULL},
+        {"mapping", 0, CLI_STRING, &mapping_path, 0, 0, NULL},
+        {"json", 0, CLI_FLAG, &json, 0, 0, NULL},
+        {"comm", 0, CLI_FLAG, &comm, 0, 0, NULL},
+    };
+    const cli_spec spec = {eval_help, opts, sizeof opts / sizeof opts[0], 0, 0};
+    int rc = cli_parse(&spec, argc, argv, NULL, NULL);
+    if (rc != CLI_RUN) return rc;
+    if ((rc = cli_require(profile_path, "profile")) || (rc = cli_require(trace_path, "trace")) ||
+        (rc = cli_require(mapping_path, "mapping")))
+        return rc;
+
+    gem_options_t *o = NULL;
+    gem_profile_t *profile = NULL;
+    gem_trace_t *trace = NULL;
+    gem_mapping_t *mapping = NULL;
+    gem_report_t *report = NULL;
+    if ((rc = cli_options(&o)) || (comm && (rc = cli_set_int(o, GEM_OPT_COMM_MODEL, 1, "comm"))))
+        goto done;
+    if ((rc = cli_read_profile(profile_path, &profile)) ||
+        (rc = cli_read_trace(trace_path, &trace)) ||
+        (rc = cli_read_mapping(mapping_path, &mapping)))
+        goto done;
+    gem_status_t st = gem_evaluate(profile, trace, mapping, o, &report);
+    if (st != GEM_OK) { rc = cli_fail(st); goto done; }
+
+    eval_figures f;
+    int32_t G = 0, L = 0, E = 0;
+    const char *policy = NULL;
+    if ((rc = eval_figures_get(report, &f))) goto done;
+    if ((st = gem_mapping_shape(mapping, &G, &L, &E)) != GEM_OK ||
+        (st = gem_mapping_get_policy_name(mapping, &policy)) != GEM_OK) {
+        rc = cli_fail(st);
+        goto done;
+    }
+    rc = json ? eval_print_json(report, &f, G, policy)
+              : eval_print_table(report, &f, G, L, E, policy);
+done:
+    gem_report_destroy(report);
+    gem_mapping_destroy(mapping);
+    gem_trace_destroy(trace);
+    gem_profile_destroy(profile);
+    gem_options_destroy(o);
+    return rc;
+}
