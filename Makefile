@@ -155,7 +155,8 @@ install: all
 	ln -sf libgem.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libgem.so
 	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/libgem.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libgem.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PRIVATE_LIBS@|$(strip $(LIBS_ALL))|g' libgem.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libgem.pc
 	install -m 755 $(GEM_BIN) $(DESTDIR)$(PREFIX)/bin/gem
 
 uninstall:

@@ -267,7 +267,8 @@ GEM_API gem_status_t gem_options_get_int(const gem_options_t *opts, gem_option_t
                                          int64_t *value);
 GEM_API gem_status_t gem_options_get_double(const gem_options_t *opts, gem_option_t key,
                                             double *value);
-/** The returned string is owned by the handle. */
+/** The returned string is owned by the handle; NULL when the option is unset, in which case
+ *  the default described at the option applies. */
 GEM_API gem_status_t gem_options_get_string(const gem_options_t *opts, gem_option_t key,
                                             const char **value);
 /** Copies at most cap values; *n receives the array's full length (0 when unset). */
