@@ -1,0 +1,354 @@
+/*
+ * map.c - gem_compute_mapping: checks, slots per GPU, and the per-layer policy dispatch over
+ * worker threads.
+ *
+ * Layers are independent, so each is handed to the policy on its own; a policy sees only its
+ * layer index (and seeds any randomness from (seed, layer)), which is what makes the result
+ * the same for every GEM_OPT_THREADS.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const gem__policy_names[GEM_POLICY_COUNT] = {
+    [GEM_POLICY_CONTIGUOUS] = "contiguous", [GEM_POLICY_ROUND_ROBIN] = "round_robin",
+    [GEM_POLICY_BALANCED] = "balanced",     [GEM_POLICY_SPEED_AWARE] = "speed_aware",
+    [GEM_POLICY_GEM] = "gem",               [GEM_POLICY_EPLB] = "eplb",
+    [GEM_POLICY_EXACT] = "exact",
+};
+
+static const gem__layer_policy_fn gem__policy_fns[GEM_POLICY_COUNT] = {
+    [GEM_POLICY_CONTIGUOUS] = gem__policy_contiguous, [GEM_POLICY_ROUND_ROBIN] = gem__policy_round_robin,
+    [GEM_POLICY_BALANCED] = gem__policy_balanced,     [GEM_POLICY_SPEED_AWARE] = gem__policy_speed_aware,
+    [GEM_POLICY_GEM] = gem__policy_gem,               [GEM_POLICY_EPLB] = gem__policy_eplb,
+    [GEM_POLICY_EXACT] = gem__policy_exact,
+};
+
+/* Policies that can place more than one copy of an expert (GEM_OPT_REDUNDANT_SLOTS > 0). */
+static int gem__policy_replicates(gem_policy_t p) { return p == GEM_POLICY_EPLB; }
+
+GEM_API const char *gem_policy_name(gem_policy_t policy)
+{
+    if ((unsigned)policy >= GEM_POLICY_COUNT) return "unknown";
+    return gem__policy_names[policy];
+}
+
+GEM_API gem_status_t gem_policy_from_name(const char *name, gem_policy_t *policy)
+{
+    gem__clear_error();
+    GEM__CHECK_ARG(name && policy, "gem_policy_from_name: NULL argument");
+    for (int i = 0; i < GEM_POLICY_COUNT; i++) {
+        if (strcmp(name, gem__policy_names[i]) == 0) {
+            *policy = (gem_policy_t)i;
+            return GEM_OK;
+        }
+    }
+    return gem__fail(GEM_ERR_INVALID_ARGUMENT,
+                     "unknown policy '%s' (valid: contiguous, round_robin, balanced, "
+                     "speed_aware, gem, eplb, exact)", name);
+}
+
+/* ---- slots ---------------------------------------------------------------------------------- */
+
+/* E + R copies spread as evenly as possible, the first (E + R) % G GPUs holding one more. */
+static gem_status_t gem__make_slots(const gem_profile_t *p, int32_t E, const gem_options_t *opts,
+                                    gem_policy_t policy, int32_t *slots)
+{
+    const int32_t G = p->num_gpus;
+    int64_t R = gem__opt_int(opts, GEM_OPT_REDUNDANT_SLOTS);
+    if (gem__opt_int(opts, GEM_OPT_UNEQUAL_SLOTS))
+        return gem__fail(GEM_ERR_NOT_SUPPORTED,
+                         "gem_compute_mapping: unequal slots per GPU (GEM_OPT_UNEQUAL_SLOTS) are "
+                         "not available yet");
+    if (R > 0 && !gem__policy_replicates(policy))
+        return gem__fail(GEM_ERR_NOT_SUPPORTED,
+                         "gem_compute_mapping: policy %s does not replicate experts "
+                         "(GEM_OPT_REDUNDANT_SLOTS = %lld; use eplb)",
+                         gem_policy_name(policy), (long long)R);
+    int64_t total = (int64_t)E + R;
+    /* no GPU may hold an expert twice, so an expert has at most G copies */
+    if (total > (int64_t)E * G)
+        return gem__fail(GEM_ERR_INFEASIBLE,
+                         "gem_compute_mapping: %lld copies of %d experts do not fit on %d GPUs "
+                         "without two copies of one expert on a GPU (at most %lld)",
+                         (long long)total, (int)E, (int)G, (long long)E * G);
+    for (int32_t g = 0; g < G; g++)
+        slots[g] = (int32_t)(total / G + (g < total % G ? 1 : 0));
+
+    /* memory: the option's per-GPU figures, else what the profile measured */
+    int64_t bytes = gem__opt_int(opts, GEM_OPT_EXPERT_BYTES);
+    if (bytes <= 0) return GEM_OK;
+    const gem_options_t *o = opts ? opts : gem__default_options();
+    size_t nmem = o->arr_n[GEM_OPT_GPU_MEMORY];
+    const int64_t *mem = o->iarr[GEM_OPT_GPU_MEMORY];
+    if (mem && nmem != (size_t)G)
+        return gem__fail(GEM_ERR_INVALID_ARGUMENT,
+                         "gem_compute_mapping: GEM_OPT_GPU_MEMORY has %zu entries for %d GPUs",
+                         nmem, (int)G);
+    for (int32_t g = 0; g < G; g++) {
+        int64_t free_bytes = mem ? mem[g] : p->gpus[g].memory_bytes;
+        if (free_bytes < 0) continue; /* unknown */
+        if ((int64_t)slots[g] > free_bytes / bytes)
+            return gem__fail(GEM_ERR_INFEASIBLE,
+                             "gem_compute_mapping: gpu %d needs %d expert slots of %lld bytes "
+                             "but has %lld bytes free", (int)g, (int)slots[g], (long long)bytes,
+                             (long long)free_bytes);
+    }
+    return GEM_OK;
+}
+
+/* ---- the per-layer job ---------------------------------------------------------------------- */
+
+typedef struct {
+    const gem__map_ctx *ctx;
+    gem_policy_t policy;
+    gem__layer_map *lms;      /* [L] results */
+    gem_status_t *st;         /* [L] */
+    int *proven;              /* [L] exact: optimum proven */
+    atomic_int next;          /* next layer to hand out */
+    atomic_int first_fail;    /* lowest failed layer, L when none */
+    atomic_int cancelled;
+    pthread_mutex_t lock;     /* serialises the progress callback and the message below */
+    int32_t done;
+    int32_t msg_layer;        /* layer whose error message msg holds, L when none */
+    char msg[1024];           /* kept without allocating: the failure may be out of memory */
+} gem__map_job;
+
+/* Records a failed layer; keeps the message of the lowest one (error messages are per
+ * thread, so the worker's must be copied before it is lost). */
+static void gem__map_note_failure(gem__map_job *job, int32_t l, gem_status_t st)
+{
+    job->st[l] = st;
+    pthread_mutex_lock(&job->lock);
+    if (l < job->msg_layer) {
+        job->msg_layer = l;
+        snprintf(job->msg, sizeof job->msg, "%s", gem_last_error());
+    }
+    pthread_mutex_unlock(&job->lock);
+    int cur = atomic_load(&job->first_fail);
+    while (l < cur && !atomic_compare_exchange_weak(&job->first_fail, &cur, l)) {
+    }
+}
+
+static void gem__map_progress(gem__map_job *job)
+{
+    const gem_options_t *o = job->ctx->opts;
+    pthread_mutex_lock(&job->lock);
+    job->done++;
+    if (o && o->progress &&
+        o->progress(o->progress_user, "map", (double)job->done, (double)job->ctx->num_layers))
+        atomic_store(&job->cancelled, 1);
+    pthread_mutex_unlock(&job->lock);
+}
+
+static void *gem__map_worker(void *arg)
+{
+    gem__map_job *job = arg;
+    const int32_t L = job->ctx->num_layers;
+    for (;;) {
+        int32_t l = atomic_fetch_add(&job->next, 1);
+        /* layers are handed out in order, so once past a failure nothing later matters */
+        if (l >= L || l > atomic_load(&job->first_fail) || atomic_load(&job->cancelled)) break;
+        gem__clear_error();
+        gem_status_t st;
+        if (job->policy == GEM_POLICY_EXACT)
+            st = gem__exact_layer(job->ctx, l, &job->lms[l], &job->proven[l]);
+        else
+            st = gem__policy_fns[job->policy](job->ctx, l, &job->lms[l]);
+        if (st) {
+            gem__map_note_failure(job, l, st);
+            break;
+        }
+        gem__map_progress(job);
+    }
+    return NULL;
+}
+
+static void gem__map_run(gem__map_job *job, int threads)
+{
+    if (threads > job->ctx->num_layers) threads = job->ctx->num_layers;
+    pthread_t *tids = threads > 1 ? gem__array((size_t)threads, sizeof *tids) : NULL;
+    int started = 0;
+    if (tids)
+        for (int i = 0; i < threads - 1; i++) {
+            if (pthread_create(&tids[i], NULL, gem__map_worker, job) != 0) break;
+            started++;
+        }
+    gem__map_worker(job); /* the calling thread works too (alone if threads could not start) */
+    for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    free(tids);
+}
+
+/* Checks what a policy returned for one layer: SPEC 1 rules, no expert twice on a GPU, and
+ * no GPU over its slots. A failure here is a bug in the policy. */
+static gem_status_t gem__check_policy_layer(const gem__map_ctx *ctx, const gem_mapping_t *m,
+                                            int32_t l, int32_t *count, int32_t *last_expert)
+{
+    gem_status_t st = gem__mapping_validate_layer(m, l);
+    if (st) return st;
+    const gem__layer_map *lm = &m->layers[l];
+    const int32_t G = ctx->num_gpus;
+    memset(count, 0, (size_t)G * sizeof *count);
+    for (size_t i = 0; i < lm->n; i++) count[lm->p[i].gpu]++;
+    for (int32_t g = 0; g < G; g++)
+        if (count[g] > ctx->slots[g])
+            return gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: gpu %d holds %d experts, %d slots",
+                             (int)l, (int)g, (int)count[g], (int)ctx->slots[g]);
+    /* duplicates: mark each GPU with the last expert seen on it, experts visited in order */
+    int32_t *order = gem__array(lm->n ? lm->n : 1, sizeof *order);
+    int32_t *start = gem__array((size_t)ctx->num_experts + 1, sizeof *start);
+    if (!order || !start) { free(order); free(start); return GEM_ERR_NO_MEMORY; }
+    for (size_t i = 0; i < lm->n; i++) start[lm->p[i].expert + 1]++;
+    for (int32_t e = 0; e < ctx->num_experts; e++) start[e + 1] += start[e];
+    for (size_t i = 0; i < lm->n; i++) order[start[lm->p[i].expert]++] = (int32_t)i;
+    for (int32_t g = 0; g < G; g++) last_expert[g] = -1;
+    for (size_t k = 0; k < lm->n && !st; k++) {
+        const gem__placement *q = &lm->p[order[k]];
+        if (last_expert[q->gpu] == q->expert)
+            st = gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: expert %d placed twice on gpu %d",
+                           (int)l, (int)q->expert, (int)q->gpu);
+        last_expert[q->gpu] = q->expert;
+    }
+    free(order);
+    free(start);
+    return st;
+}
+
+static gem_status_t gem__check_policy_output(const gem__map_ctx *ctx, const gem_mapping_t *m,
+                                             gem_policy_t policy)
+{
+    int32_t *count = gem__array((size_t)ctx->num_gpus, sizeof *count);
+    int32_t *last = gem__array((size_t)ctx->num_gpus, sizeof *last);
+    gem_status_t st = (!count || !last) ? GEM_ERR_NO_MEMORY : GEM_OK;
+    for (int32_t l = 0; l < ctx->num_layers && !st; l++)
+        st = gem__check_policy_layer(ctx, m, l, count, last);
+    free(count);
+    free(last);
+    if (st && st != GEM_ERR_NO_MEMORY)
+        return gem__fail_context(GEM_ERR_INTERNAL, "policy %s made an invalid mapping (a bug)",
+                                 gem_policy_name(policy));
+    return st;
+}
+
+/* ---- gem_compute_mapping -------------------------------------------------------------------- */
+
+static gem_status_t gem__check_inputs(const gem_profile_t *profile, const gem_trace_t *trace,
+                                      const gem_classification_t *cls)
+{
+    gem_status_t st = gem__profile_check_ready(profile);
+    if (st) return st;
+    if ((st = gem_trace_validate(trace))) return st;
+    if (cls) {
+        int64_t cs;
+        int32_t cl, ce;
+        if ((st = gem_classification_shape(cls, &cs, &cl, &ce))) return st;
+        if (cl != trace->num_layers || ce != trace->num_experts)
+            return gem__fail(GEM_ERR_SHAPE_MISMATCH,
+                             "gem_compute_mapping: classification has %d layers x %d experts "
+                             "but the trace has %d x %d", (int)cl, (int)ce,
+                             (int)trace->num_layers, (int)trace->num_experts);
+    }
+    return GEM_OK;
+}
+
+/* Runs the policy on every layer and moves the results into a new mapping. */
+static gem_status_t gem__map_layers(const gem__map_ctx *ctx, gem_policy_t policy,
+                                    gem_mapping_t **out)
+{
+    const int32_t L = ctx->num_layers;
+    gem__map_job job;
+    memset(&job, 0, sizeof job);
+    job.ctx = ctx;
+    job.policy = policy;
+    job.lms = gem__array((size_t)L, sizeof *job.lms);
+    job.st = gem__array((size_t)L, sizeof *job.st);
+    job.proven = gem__array((size_t)L, sizeof *job.proven);
+    gem_mapping_t *m = NULL;
+    gem_status_t st = (!job.lms || !job.st || !job.proven) ? GEM_ERR_NO_MEMORY : GEM_OK;
+    if (!st && pthread_mutex_init(&job.lock, NULL) != 0)
+        st = gem__fail(GEM_ERR_INTERNAL, "gem_compute_mapping: pthread_mutex_init failed");
+    if (st) goto done;
+    atomic_init(&job.next, 0);
+    atomic_init(&job.first_fail, L);
+    atomic_init(&job.cancelled, 0);
+    job.msg_layer = L;
+    gem__map_run(&job, gem__opt_threads(ctx->opts));
+    pthread_mutex_destroy(&job.lock);
+
+    int32_t fail = atomic_load(&job.first_fail);
+    if (fail < L) {
+        st = gem__fail(job.st[fail], "policy %s, layer %d: %s", gem_policy_name(policy),
+                       (int)fail, job.msg);
+        goto done;
+    }
+    if (atomic_load(&job.cancelled)) {
+        st = gem__fail(GEM_ERR_CANCELLED, "gem_compute_mapping: cancelled by the progress "
+                       "callback after %d of %d layers", (int)job.done, (int)L);
+        goto done;
+    }
+    if ((st = gem_mapping_create(&m, ctx->num_gpus, L, ctx->num_experts))) goto done;
+    for (int32_t l = 0; l < L; l++) {
+        free(m->layers[l].p);
+        m->layers[l] = job.lms[l];
+        memset(&job.lms[l], 0, sizeof job.lms[l]);
+    }
+    const char *name = gem_policy_name(policy);
+    if (policy == GEM_POLICY_EXACT)
+        for (int32_t l = 0; l < L; l++)
+            if (!job.proven[l]) name = "exact-timeout";
+    if ((st = gem_mapping_set_policy_name(m, name))) goto done;
+    st = gem__check_policy_output(ctx, m, policy);
+
+done:
+    if (st) gem_mapping_destroy(m);
+    else *out = m;
+    if (job.lms)
+        for (int32_t l = 0; l < L; l++) free(job.lms[l].p);
+    free(job.lms);
+    free(job.st);
+    free(job.proven);
+    return st;
+}
+
+GEM_API gem_status_t gem_compute_mapping(const gem_profile_t *profile, const gem_trace_t *trace,
+                                         gem_policy_t policy, const gem_options_t *opts,
+                                         const gem_classification_t *cls, gem_mapping_t **out)
+{
+    gem__clear_error();
+    GEM__CHECK_ARG(profile && trace && out,
+                   "gem_compute_mapping: profile, trace and out must not be NULL");
+    GEM__CHECK_ARG((unsigned)policy < GEM_POLICY_COUNT,
+                   "gem_compute_mapping: unknown policy %d (0..%d)", (int)policy,
+                   GEM_POLICY_COUNT - 1);
+    gem_status_t st = gem__check_inputs(profile, trace, cls);
+    if (st) return st;
+    gem__clear_error();
+
+    int32_t *slots = gem__array((size_t)profile->num_gpus, sizeof *slots);
+    if (!slots) return GEM_ERR_NO_MEMORY;
+    if ((st = gem__make_slots(profile, trace->num_experts, opts, policy, slots))) {
+        free(slots);
+        return st;
+    }
+    gem_classification_t *own = NULL;
+    if (policy == GEM_POLICY_GEM && !cls) {
+        if ((st = gem_classify_experts(trace, opts, &own))) {
+            free(slots);
+            return st;
+        }
+        cls = own;
+    }
+    gem__map_ctx ctx = {
+        .profile = profile, .trace = trace, .opts = opts, .cls = cls,
+        .num_gpus = profile->num_gpus, .num_layers = trace->num_layers,
+        .num_experts = trace->num_experts, .num_steps = trace->num_steps, .slots = slots,
+    };
+    st = gem__map_layers(&ctx, policy, out);
+    gem_classification_destroy(own);
+    free(slots);
+    return st;
+}
