@@ -175,11 +175,13 @@ static int profile_options(const profile_args *a, int sim, int ranks, gem_option
     int rc = cli_options(&o);
     if (rc) return rc;
     int64_t dtype = GEM_DTYPE_BF16, hidden = a->hidden, ffn = a->ffn;
+    const char *model = a->model;
     if (a->model) {
         size_t i, n = sizeof profile_models / sizeof profile_models[0];
         for (i = 0; i < n; i++)
             if (strcasecmp(a->model, profile_models[i].name) == 0) break;
         if (i < n) {
+            model = profile_models[i].name; /* as the model's authors spell it */
             if (!a->g_hidden) hidden = profile_models[i].hidden;
             if (!a->g_ffn) ffn = profile_models[i].ffn;
         } else if (!a->g_hidden || !a->g_ffn) {
@@ -192,7 +194,7 @@ static int profile_options(const profile_args *a, int sim, int ranks, gem_option
     if ((rc = cli_set_int(o, GEM_OPT_MODEL_HIDDEN, hidden, "hidden")) ||
         (rc = cli_set_int(o, GEM_OPT_MODEL_FFN, ffn, "ffn")) ||
         (rc = cli_set_int(o, GEM_OPT_MODEL_DTYPE, dtype, "dtype")) ||
-        (a->model && (rc = cli_set_string(o, GEM_OPT_MODEL_NAME, a->model, "model"))) ||
+        (model && (rc = cli_set_string(o, GEM_OPT_MODEL_NAME, model, "model"))) ||
         (a->host && (rc = cli_set_string(o, GEM_OPT_HOST_NAME, a->host, "host"))) ||
         (rc = cli_set_int(o, GEM_OPT_SIM_TILE, a->tile, "tile")) ||
         (rc = cli_set_int(o, GEM_OPT_PROFILE_MAX_TOKENS, a->max_tokens, "max-tokens")))
@@ -324,16 +326,16 @@ static int profile_local(const profile_args *a, int sim, gem_options_t *o, char 
 
 /* ---- MPI ---------------------------------------------------------------------------------- */
 
-/* Ranks in the launcher's environment (Open MPI, PMI/Hydra, PMIx, Slurm); 1 when none. */
+/* Ranks in the launcher's environment (Open MPI, MPICH/Hydra or Slurm PMI, MVAPICH): 1 when
+ * none; 2 when a PMIx launcher started us without saying how many (MPI then tells). */
 static int profile_env_ranks(void)
 {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
-                                 "MPI_LOCALNRANKS", "MV2_COMM_WORLD_SIZE"};
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
-        if (v && atoi(v) > 1) return atoi(v);
+        if (v) return atoi(v) > 1 ? atoi(v) : 1;
     }
-    return 1;
+    return getenv("PMIX_RANK") ? 2 : 1;
 }
 
 /* Rank r's share of a seeded sim fleet: GPUs r*G .. r*G+G-1, renumbered from 0. */
@@ -390,7 +392,8 @@ static int profile_gather(const char *text, int status, int rank, int ranks, con
         for (int r = 0; r < ranks && !rc; r++) {
             const char *t = buf + displs[r];
             if (all[2 * r]) {
-                rc = cli_error("rank %d failed: %s", r, t);
+                cli_error("rank %d failed: %s", r, t);
+                rc = (int)all[2 * r]; /* its exit status: 2 for a bad command line */
                 break;
             }
             gem_profile_t *p = NULL;
@@ -481,19 +484,20 @@ int gem_cmd_profile(int argc, char **argv)
         return cli_usage_error("--gpus and --slowdowns: the list of slowdowns sets the GPUs");
     if (!*a.output) return cli_usage_error("--output: empty file name");
 
-    int ranks = profile_env_ranks(), rank = 0;
+    int ranks = profile_env_ranks(), rank = 0, mpi = 0;
 #ifdef GEM_HAVE_MPI
     if (ranks > 1) {
         if (a.alltoall)
             return cli_usage_error("--alltoall measures one host's GPUs: run it without mpirun");
         MPI_Init(NULL, NULL);
+        mpi = 1;
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
         MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     }
 #else
     if (ranks > 1)
-        fprintf(stderr, "gem profile: warning: started as one of %d MPI ranks, but this gem was "
-                        "built without MPI: every rank profiles alone\n", ranks);
+        fprintf(stderr, "gem profile: warning: started by an MPI launcher, but this gem was "
+                        "built without MPI: every rank profiles alone\n");
     ranks = 1;
 #endif
     gem_options_t *o = NULL;
@@ -516,8 +520,14 @@ int gem_cmd_profile(int argc, char **argv)
         MPI_Finalize();
         return rc;
     }
-#endif
+    if (!rc) rc = cli_write_text(text, a.output);
+    gem_free(text);
+    if (mpi) MPI_Finalize(); /* a launcher of one rank */
+    return rc;
+#else
+    (void)mpi;
     if (!rc) rc = cli_write_text(text, a.output);
     gem_free(text);
     return rc;
+#endif
 }

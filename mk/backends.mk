@@ -1,0 +1,155 @@
+# mk/backends.mk - optional profiling backends, found at build time (included by the Makefile).
+#
+#   CUDA   nvcc, the CUDA runtime and cuBLAS under CUDA_HOME (default /usr/local/cuda):
+#          libgem/cuda/*.cu are built for GEM_CUDA_ARCHS, and GEM_HAVE_CUDA is defined.
+#   NCCL   nccl.h and libnccl (under CUDA_HOME, or the system's), with CUDA: GEM_HAVE_NCCL.
+#   hwloc  pkg-config hwloc: GEM_HAVE_HWLOC (library and `gem topo`).
+#   MPI    mpicc --showme (Open MPI): only the gem tool uses MPI (`mpirun -np N gem profile`),
+#          so tools/cmd_profile.c alone gets GEM_HAVE_MPI and the gem binary links libmpi.
+#
+# Leave one out with WITH_CUDA=0, WITH_NCCL=0, WITH_HWLOC=0 or WITH_MPI=0; its entry points
+# then return GEM_ERR_NOT_SUPPORTED and say what is missing.
+#
+# libgem links the CUDA runtime (and NCCL) dynamically (rpath CUDA_HOME/lib64), loads cuBLAS
+# with dlopen when it profiles, and never links the driver (libcuda): the runtime loads the
+# driver itself when asked, so a libgem built with CUDA still loads, and reports
+# GEM_ERR_NO_DEVICE, on a machine without a GPU driver.
+
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+WITH_CUDA ?= auto
+WITH_NCCL ?= auto
+WITH_HWLOC ?= auto
+WITH_MPI  ?= auto
+# Ampere (A100), Ada (L40, L4), Hopper (H100, H200); PTX of the last for newer GPUs.
+GEM_CUDA_ARCHS ?= 80 89 90
+MPICC     ?= mpicc
+
+GEM_BACKENDS_BUILT := sim callback
+
+# ---- CUDA -----------------------------------------------------------------------------------
+ifneq ($(WITH_CUDA),0)
+HAVE_CUDA := $(shell test -x '$(NVCC)' && test -f '$(CUDA_HOME)/include/cuda_runtime_api.h' \
+    && test -f '$(CUDA_HOME)/include/cublas_v2.h' && test -e '$(CUDA_HOME)/lib64/libcudart.so' \
+    && test -e '$(CUDA_HOME)/lib64/libcublas.so' && echo 1)
+endif
+
+ifeq ($(HAVE_CUDA),1)
+# Keep only the architectures this nvcc knows (nvcc --list-gpu-arch).
+CUDA_KNOWN_ARCHS := $(shell '$(NVCC)' --list-gpu-arch 2>/dev/null)
+CUDA_ARCHS := $(foreach a,$(GEM_CUDA_ARCHS),$(if $(filter compute_$(a),$(CUDA_KNOWN_ARCHS)),$(a)))
+ifeq ($(strip $(CUDA_ARCHS)),)
+$(warning mk/backends.mk: $(NVCC) supports none of GEM_CUDA_ARCHS=$(GEM_CUDA_ARCHS); building without CUDA)
+HAVE_CUDA :=
+endif
+endif
+
+ifeq ($(HAVE_CUDA),1)
+CUDA_LAST_ARCH := $(lastword $(CUDA_ARCHS))
+CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+                -gencode arch=compute_$(CUDA_LAST_ARCH),code=compute_$(CUDA_LAST_ARCH)
+NVCC_FLAGS ?= -O2 -g
+# Architectures compile in parallel threads (test/gpu/check.sh uses 0: one per core).
+NVCC_THREADS ?= 2
+CUDA_SRCS := $(sort $(wildcard libgem/cuda/*.cu))
+CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/obj/%.o)
+# -isystem: the CUDA and NCCL headers do not pass our warnings (nccl.h lacks prototypes).
+BACKEND_CFLAGS += -DGEM_HAVE_CUDA -isystem $(CUDA_HOME)/include
+# nvcc's kernel stubs use C++ runtime helpers (static guards): libstdc++. cuBLAS is not
+# linked: probe.cu loads it with dlopen when a profile is measured (linking it costs every
+# libgem program half a second of start-up relocations).
+BACKEND_LIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl
+LIB_EXTRA_OBJS += $(CUDA_OBJS)
+GEM_BACKENDS_BUILT += cuda
+
+# Host code hidden like libgem's C (-fvisibility=hidden) and position-independent; the
+# version script keeps everything but gem_* local anyway.
+$(BUILD)/obj/libgem/cuda/%.o: libgem/cuda/%.cu $(wildcard libgem/cuda/*.h) libgem/internal.h \
+                              include/gem.h
+	@mkdir -p $(dir $@)
+	'$(NVCC)' -std=c++17 $(NVCC_FLAGS) --threads $(NVCC_THREADS) $(CUDA_GENCODE) \
+	    -Iinclude -Ilibgem -Ilibgem/cuda \
+	    -DGEM_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"' \
+	    -Xcompiler -fPIC,-fvisibility=hidden,-Wall -c $< -o $@
+endif
+
+# ---- NCCL -----------------------------------------------------------------------------------
+ifeq ($(HAVE_CUDA),1)
+ifneq ($(WITH_NCCL),0)
+HAVE_NCCL := $(shell { test -f '$(CUDA_HOME)/include/nccl.h' || test -f /usr/include/nccl.h; } \
+    && { test -e '$(CUDA_HOME)/lib64/libnccl.so' || ls /usr/lib/*/libnccl.so >/dev/null 2>&1; } \
+    && echo 1)
+endif
+endif
+ifeq ($(HAVE_NCCL),1)
+BACKEND_CFLAGS += -DGEM_HAVE_NCCL
+BACKEND_LIBS   += -lnccl
+GEM_BACKENDS_BUILT += nccl
+endif
+
+# ---- hwloc ----------------------------------------------------------------------------------
+ifneq ($(WITH_HWLOC),0)
+HAVE_HWLOC := $(shell $(PKG_CONFIG) --exists hwloc 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_HWLOC),1)
+HWLOC_CFLAGS := $(shell $(PKG_CONFIG) --cflags hwloc)
+HWLOC_LIBS   := $(shell $(PKG_CONFIG) --libs hwloc)
+BACKEND_CFLAGS += -DGEM_HAVE_HWLOC $(HWLOC_CFLAGS)
+BACKEND_LIBS   += $(HWLOC_LIBS)
+TOOL_LIBS      += $(HWLOC_LIBS)
+GEM_BACKENDS_BUILT += hwloc
+endif
+
+# ---- MPI (the gem tool only) ------------------------------------------------------------------
+ifneq ($(WITH_MPI),0)
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+HAVE_MPI := $(if $(strip $(MPI_LIBS)),1)
+endif
+ifeq ($(HAVE_MPI),1)
+TOOL_LIBS += $(MPI_LIBS)
+GEM_BACKENDS_BUILT += mpi(tool)
+# An explicit rule (it wins over the pattern rule) gives this one object MPI's flags.
+$(BUILD)/obj/tools/cmd_profile.o: tools/cmd_profile.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LIB_CFLAGS) $(MPI_CFLAGS) -DGEM_HAVE_MPI $(DEPFLAGS) -c $< -o $@
+CHECK_EXTRA += check-mpi
+endif
+
+CHECK_EXTRA += check-backends
+
+# ---- checks ---------------------------------------------------------------------------------
+.PHONY: check-backends check-mpi gpu-check backends
+
+backends:
+	@echo "backends built: $(GEM_BACKENDS_BUILT)"
+
+# The CLI side of the backends: the emulated node works with no options, --backend cuda
+# fails cleanly here (no GPU: "no CUDA device or driver"; no CUDA: "built without CUDA") and
+# writes nothing, and `gem topo` describes this host.
+check-backends: $(GEM_BIN)
+	@set -e; d=$(BUILD)/check-backends; rm -rf $$d; mkdir -p $$d; \
+	$(GEM_BIN) profile -o $$d/sim.json; grep -q '"gem-profile"' $$d/sim.json; \
+	if $(GEM_BIN) profile --backend cuda -o $$d/cuda.json 2>$$d/cuda.err; then \
+	    if [ -s $$d/cuda.json ]; then echo "check-backends: gem profile --backend cuda: a GPU is here, profiled"; \
+	    else echo "check-backends: --backend cuda succeeded without writing" >&2; exit 1; fi; \
+	else \
+	    test ! -e $$d/cuda.json || { echo "check-backends: --backend cuda failed but left a file" >&2; exit 1; }; \
+	    grep -Eq 'no CUDA device or driver was found|built without CUDA' $$d/cuda.err \
+	        || { echo "check-backends: unexpected message:" >&2; cat $$d/cuda.err >&2; exit 1; }; \
+	    echo "check-backends: gem profile --backend cuda: $$(cat $$d/cuda.err)"; \
+	fi; \
+	if $(GEM_BIN) topo > $$d/topo.txt 2>$$d/topo.err; then grep -q '^host:' $$d/topo.txt; \
+	else grep -q 'built without hwloc' $$d/topo.err; fi; \
+	echo "check-backends: gem profile (sim), --backend cuda and gem topo behave"
+
+check-mpi: $(GEM_BIN)
+	@sh test/mpi/test_mpi.sh $(BUILD)
+
+# The GPU check (test/gpu/check.sh) runs this C program, which reads libgem's internals.
+$(BUILD)/test/gpu_check: test/gpu/check_gpu.c $(STLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(STLIB) $(LIBS_ALL)
+
+gpu-check:
+	@sh test/gpu/check.sh $(BUILD)
