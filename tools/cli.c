@@ -336,3 +336,71 @@ int cli_nonblank(const char *text)
         if (*text != ' ' && *text != '\t' && *text != '\n' && *text != '\r') return 1;
     return 0;
 }
+
+/* ---- progress on a terminal -------------------------------------------------------------- */
+
+/* The unit of a library progress report, by its "what". */
+static const char *cli_progress_unit(const char *what)
+{
+    if (strcmp(what, "map") == 0) return "layer";
+    if (strcmp(what, "simulate") == 0) return "GPU";
+    if (strcmp(what, "measure") == 0) return "tile boundaries timed";
+    return what;
+}
+
+/* Draws "\r[gem] <text>", blanking what is left of a longer previous line. */
+static void cli_progress_draw(cli_progress *p, const char *text)
+{
+    int n = (int)strlen(text) + 6;
+    int pad = p->width > n ? p->width - n : 0;
+    fprintf(stderr, "\r[gem] %s%*s", text, pad, "");
+    if (pad) fprintf(stderr, "\r[gem] %s", text); /* back to the end of the text */
+    fflush(stderr);
+    p->width = n;
+    p->drawn_at = cli_now();
+}
+
+void cli_progress_start(cli_progress *p, gem_options_t *opts, const char *label)
+{
+    memset(p, 0, sizeof *p);
+    p->on = isatty(STDERR_FILENO);
+    p->start = cli_now();
+    snprintf(p->label, sizeof p->label, "%s", label ? label : cli_cmd);
+    if (p->on && opts) gem_options_set_progress(opts, cli_progress_update, p);
+}
+
+void cli_progress_label(cli_progress *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->label, sizeof p->label, fmt, ap);
+    va_end(ap);
+    if (!p->on) return;
+    char text[160];
+    snprintf(text, sizeof text, "%s, %.1f s", p->label, cli_now() - p->start);
+    cli_progress_draw(p, text);
+}
+
+/* The library may call this from its worker threads, but never two calls at once (map.c holds
+ * a lock around it; test_threads checks), so the line needs no lock of its own. */
+int cli_progress_update(void *user, const char *what, double done, double total)
+{
+    cli_progress *p = user;
+    if (!p->on) return 0;
+    double now = cli_now();
+    if (p->drawn_at > 0 && now - p->drawn_at < 0.1 && done < total) return 0;
+    char text[200];
+    snprintf(text, sizeof text, "%s: %s %.0f/%.0f (%.0f%%), %.1f s", p->label,
+             cli_progress_unit(what ? what : ""), done, total,
+             total > 0 ? done / total * 100 : 0.0, now - p->start);
+    cli_progress_draw(p, text);
+    return 0;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (!p->on || p->width == 0) return;
+    fprintf(stderr, "\r%*s\r", p->width, "");
+    fflush(stderr);
+    p->width = 0;
+}

@@ -114,6 +114,31 @@ void cli_json_string(FILE *f, const char *s);
 /** Monotonic clock in seconds, for reporting how long a step took. */
 double cli_now(void);
 
+/* ---- progress on a terminal -------------------------------------------------------------- */
+
+/* One updating line on standard error ("\r[gem] map gem: layer 12/58 (21%), 3.2 s") while a
+ * long library call runs, fed by the library's progress callback. It is drawn only when
+ * standard error is a terminal, so logs, pipes and tests see nothing, and erased when the
+ * work ends, so the command's own output starts on a clean line. */
+typedef struct {
+    int on;           /* standard error is a terminal */
+    double start;     /* when the work began (cli_now) */
+    double drawn_at;  /* when the line was last drawn; 0 = not yet */
+    int width;        /* characters now on the line, to blank them */
+    char label[96];   /* what is running: "map gem", "compare 3/6 gem" */
+} cli_progress;
+
+/** Starts a progress line labelled label and, on a terminal, hooks it into opts (which may be
+ *  NULL: then the line shows only what cli_progress_label says). */
+void cli_progress_start(cli_progress *p, gem_options_t *opts, const char *label);
+/** Changes the label and draws it (as a unit of work starts, e.g. the next policy). */
+void cli_progress_label(cli_progress *p, const char *fmt, ...) CLI_PRINTF(2, 3);
+/** The gem_progress_fn that draws the line (at most every 0.1 s, and at the last unit). Never
+ *  cancels. user is the cli_progress. */
+int cli_progress_update(void *user, const char *what, double done, double total);
+/** Erases the line. Call it before printing anything else, and when the work ends. */
+void cli_progress_end(cli_progress *p);
+
 /** 1 when text holds something other than blanks. */
 int cli_nonblank(const char *text);
 

@@ -4,7 +4,9 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "svg.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,9 @@ static const char compare_help[] =
     "  --time-limit-ms N     wall-clock limit per policy, 0 = none [0; exact: 10000]\n"
     "  --redundant-slots R   extra expert copies per layer, for every policy [0]\n"
     "  --json                print one JSON object instead of the table\n"
+    "  --svg F               also draw the mean step latency of each policy against the lower\n"
+    "                        bound as an SVG bar chart for a browser (ms); written whole or\n"
+    "                        not at all\n"
     "  -h, --help            show this help\n"
     "\n"
     "Example:\n"
@@ -138,10 +143,71 @@ static void compare_print_table(const compare_row *rows, int n, int best, double
                "lower bound", bound * scale, unit);
 }
 
+/* Bar chart of the policies that succeeded: mean step latency in ms, the lower bound as a
+ * dashed line, each bar's ratio to the best under it. */
+static int compare_write_svg(const compare_row *rows, int n, int best, double bound,
+                             const gem_trace_t *trace, int32_t G, const char *path)
+{
+    int64_t S = 0;
+    int32_t L = 0, E = 0;
+    gem_trace_shape(trace, &S, &L, &E);
+    const char *groups[COMPARE_MAX];
+    double values[COMPARE_MAX];
+    char note_text[COMPARE_MAX][32], tip_text[COMPARE_MAX][160];
+    const char *notes[COMPARE_MAX], *tips[COMPARE_MAX];
+    int m = 0;
+    double top = bound;
+    for (int i = 0; i < n; i++) {
+        if (!rows[i].ok) continue;
+        groups[m] = gem_policy_name(rows[i].policy);
+        values[m] = rows[i].mean * 1e-3;
+        if (rows[i].mean > top) top = rows[i].mean;
+        snprintf(note_text[m], sizeof note_text[m], i == best ? "best" : "%.3fx",
+                 rows[i].mean / rows[best].mean);
+        snprintf(tip_text[m], sizeof tip_text[m],
+                 "%s: mean step %.4f ms, p90 %.4f ms, %.3fx the best, %.1f%% above the lower "
+                 "bound; mapped in %.1f ms", groups[m], rows[i].mean * 1e-3, rows[i].p90 * 1e-3,
+                 rows[i].mean / rows[best].mean, (rows[i].mean / bound - 1) * 100,
+                 rows[i].seconds * 1e3);
+        notes[m] = note_text[m];
+        tips[m] = tip_text[m];
+        m++;
+    }
+    char subtitle[256], line_label[64];
+    snprintf(subtitle, sizeof subtitle,
+             "%lld steps x %d layers x %d experts on %d GPUs. Under each bar: its mean over the "
+             "best one's.\nDashed: lower bound on the mean that no mapping can beat.",
+             (long long)S, (int)L, (int)E, (int)G);
+    snprintf(line_label, sizeof line_label, "lower bound: %.4g ms", bound * 1e-3);
+    const svg_ref_line line = {line_label, bound * 1e-3, -1};
+    const svg_bars c = {
+        .title = "Mean step latency per placement policy",
+        .subtitle = subtitle,
+        .x_label = "placement policy",
+        .y_label = "mean step latency (ms)",
+        .ngroups = m,
+        .groups = groups,
+        .nseries = 1,
+        .values = values,
+        .notes = notes,
+        .tips = tips,
+        .nlines = bound > 0 ? 1 : 0,
+        .lines = &line,
+        .digits = svg_digits_for(top * 1e-3),
+    };
+    char *text = svg_bars_render(&c);
+    if (!text) return cli_error("out of memory drawing %s", path);
+    int rc = 0;
+    if (strcmp(path, "-") == 0) rc = cli_write_text(text, "-");
+    else if (svg_save(path, text) != 0) rc = cli_error("cannot write '%s': %s", path, strerror(errno));
+    free(text);
+    return rc;
+}
+
 int gem_cmd_compare(int argc, char **argv)
 {
     const char *profile_path = NULL, *trace_path = NULL, *policies = NULL;
-    const char *objective_name = NULL;
+    const char *objective_name = NULL, *svg_path = NULL;
     int64_t seed = 1, threads = 0, restarts = 0, time_limit = 0, redundant = 0;
     int json = 0, has_seed = 0, has_threads = 0, has_restarts = 0, has_time = 0,
         has_redundant = 0;
@@ -156,12 +222,14 @@ int gem_cmd_compare(int argc, char **argv)
         {"time-limit-ms", 0, CLI_INT, &time_limit, 0, 1e9, &has_time},
         {"redundant-slots", 0, CLI_INT, &redundant, 0, 1048576, &has_redundant},
         {"json", 0, CLI_FLAG, &json, 0, 0, NULL},
+        {"svg", 0, CLI_STRING, &svg_path, 0, 0, NULL},
     };
     const cli_spec spec = {compare_help, opts, sizeof opts / sizeof opts[0], 0, 0};
     int rc = cli_parse(&spec, argc, argv, NULL, NULL);
     if (rc != CLI_RUN) return rc;
     if ((rc = cli_require(profile_path, "profile")) || (rc = cli_require(trace_path, "trace")))
         return rc;
+    if (svg_path && !*svg_path) return cli_usage_error("--svg: empty file name");
 
     compare_row rows[COMPARE_MAX];
     memset(rows, 0, sizeof rows);
@@ -198,9 +266,13 @@ int gem_cmd_compare(int argc, char **argv)
 
     int best = -1, failed = 0;
     double bound = 0.0;
+    cli_progress line;
+    cli_progress_start(&line, o, "compare");
     for (int i = 0; i < n; i++) {
+        cli_progress_label(&line, "compare %d/%d %s", i + 1, n, gem_policy_name(rows[i].policy));
         compare_one(profile, trace, o, &rows[i]);
         if (!rows[i].ok) {
+            cli_progress_end(&line);
             fprintf(stderr, "gem compare: policy %s: %s\n", gem_policy_name(rows[i].policy),
                     rows[i].error);
             failed++;
@@ -210,10 +282,20 @@ int gem_cmd_compare(int argc, char **argv)
         /* every policy's bound holds for all mappings; the largest is the tightest */
         if (rows[i].lower_bound > bound) bound = rows[i].lower_bound;
     }
+    cli_progress_end(&line);
     int32_t G = 0;
     gem_profile_num_gpus(profile, &G);
-    if (json) compare_print_json(rows, n, best, bound);
-    else compare_print_table(rows, n, best, bound, trace, G);
+    /* the picture first: when it cannot be written, nothing is printed */
+    if (svg_path && best >= 0 &&
+        (rc = compare_write_svg(rows, n, best, bound, trace, G, svg_path)))
+        goto done;
+    if (svg_path && strcmp(svg_path, "-") == 0) {
+        /* the picture was the output */
+    } else if (json) {
+        compare_print_json(rows, n, best, bound);
+    } else {
+        compare_print_table(rows, n, best, bound, trace, G);
+    }
     rc = failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 done:
     gem_trace_destroy(trace);

@@ -4,12 +4,16 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "svg.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char eval_help[] =
     "Usage: gem eval --profile P.json --trace T.csv --mapping M.json [--json]\n"
+    "                [--svg OUT.svg [--against M2.json]]\n"
     "\n"
     "Replays the trace through the mapping with the profile's cost model (SPEC 2): each GPU's\n"
     "time in a layer is its fixed cost plus its experts' latencies, a layer waits for its\n"
@@ -25,10 +29,18 @@ static const char eval_help[] =
     "                  lower_bound, max, steps, imbalance (microseconds, full precision) and\n"
     "                  gpus: [{gpu, busy_us, straggler_count}]\n"
     "  --comm          add all-to-all time from the profile (not part of SPEC 2's figures)\n"
+    "  --svg F         also draw each GPU's mean busy time per layer against the mean layer\n"
+    "                  time (the slowest GPU's) as an SVG picture for a browser, in ms; the\n"
+    "                  gap is the time the GPU waits idle. Written whole or not at all\n"
+    "                  ('-' = standard output, instead of the figures)\n"
+    "  --against F     a second mapping drawn beside the first in the --svg picture (e.g.\n"
+    "                  balanced against gem); the printed figures stay those of --mapping\n"
     "  -h, --help      show this help\n"
     "\n"
-    "Example:\n"
-    "  gem eval --profile profile.json --trace trace.csv --mapping mapping.json --json\n";
+    "Examples:\n"
+    "  gem eval --profile profile.json --trace trace.csv --mapping mapping.json --json\n"
+    "  gem eval --profile profile.json --trace trace.csv --mapping gem.json \\\n"
+    "      --against balanced.json --svg busy.svg\n";
 
 typedef struct {
     double mean, p50, p90, p99, total, lower_bound, max, steps, imbalance;
@@ -119,9 +131,47 @@ static int eval_print_table(const gem_report_t *r, const eval_figures *f, int32_
     return 0;
 }
 
+/* Legend name of a mapping: its policy, or its file name when the policy is unknown or the
+ * same as the other mapping's. */
+static const char *eval_name(const gem_mapping_t *m, const char *path, const char *other)
+{
+    const char *policy = NULL;
+    if (gem_mapping_get_policy_name(m, &policy) != GEM_OK || !policy || !*policy ||
+        (other && strcmp(policy, other) == 0)) {
+        const char *slash = strrchr(path, '/');
+        return slash ? slash + 1 : path;
+    }
+    return policy;
+}
+
+/* The busy-time picture of one or two evaluated mappings, written to path ('-': stdout). */
+static int eval_write_svg(const gem_report_t *const *reports, const char *const *names, int n,
+                          int32_t G, int32_t L, int32_t E, double steps, const char *path)
+{
+    char title[256], subtitle[256];
+    if (n == 2)
+        snprintf(title, sizeof title, "Per-GPU busy time: %s vs %s", names[0], names[1]);
+    else
+        snprintf(title, sizeof title, "Per-GPU busy time: %s", names[0]);
+    snprintf(subtitle, sizeof subtitle, "%.0f steps x %d layers x %d experts on %d GPUs", steps,
+             (int)L, (int)E, (int)G);
+    char *text = NULL;
+    gem_status_t st = svg_busy_picture(reports, names, n, G, L, title, subtitle, &text);
+    if (st != GEM_OK) {
+        if (st == GEM_ERR_NO_MEMORY) return cli_error("out of memory drawing %s", path);
+        return cli_fail(st);
+    }
+    int rc = 0;
+    if (strcmp(path, "-") == 0) rc = cli_write_text(text, "-");
+    else if (svg_save(path, text) != 0) rc = cli_error("cannot write '%s': %s", path, strerror(errno));
+    free(text);
+    return rc;
+}
+
 int gem_cmd_eval(int argc, char **argv)
 {
     const char *profile_path = NULL, *trace_path = NULL, *mapping_path = NULL;
+    const char *svg_path = NULL, *against_path = NULL;
     int json = 0, comm = 0;
     const cli_opt opts[] = {
         {"profile", 0, CLI_STRING, &profile_path, 0, 0, NULL},
@@ -129,6 +179,8 @@ int gem_cmd_eval(int argc, char **argv)
         {"mapping", 0, CLI_STRING, &mapping_path, 0, 0, NULL},
         {"json", 0, CLI_FLAG, &json, 0, 0, NULL},
         {"comm", 0, CLI_FLAG, &comm, 0, 0, NULL},
+        {"svg", 0, CLI_STRING, &svg_path, 0, 0, NULL},
+        {"against", 0, CLI_STRING, &against_path, 0, 0, NULL},
     };
     const cli_spec spec = {eval_help, opts, sizeof opts / sizeof opts[0], 0, 0};
     int rc = cli_parse(&spec, argc, argv, NULL, NULL);
@@ -136,20 +188,27 @@ int gem_cmd_eval(int argc, char **argv)
     if ((rc = cli_require(profile_path, "profile")) || (rc = cli_require(trace_path, "trace")) ||
         (rc = cli_require(mapping_path, "mapping")))
         return rc;
+    if (against_path && !svg_path) return cli_usage_error("--against needs --svg");
+    if (svg_path && !*svg_path) return cli_usage_error("--svg: empty file name");
 
     gem_options_t *o = NULL;
     gem_profile_t *profile = NULL;
     gem_trace_t *trace = NULL;
-    gem_mapping_t *mapping = NULL;
-    gem_report_t *report = NULL;
+    gem_mapping_t *mapping = NULL, *against = NULL;
+    gem_report_t *report = NULL, *against_report = NULL;
     if ((rc = cli_options(&o)) || (comm && (rc = cli_set_int(o, GEM_OPT_COMM_MODEL, 1, "comm"))))
         goto done;
     if ((rc = cli_read_profile(profile_path, &profile)) ||
         (rc = cli_read_trace(trace_path, &trace)) ||
-        (rc = cli_read_mapping(mapping_path, &mapping)))
+        (rc = cli_read_mapping(mapping_path, &mapping)) ||
+        (against_path && (rc = cli_read_mapping(against_path, &against))))
         goto done;
     gem_status_t st = gem_evaluate(profile, trace, mapping, o, &report);
     if (st != GEM_OK) { rc = cli_fail(st); goto done; }
+    if (against && (st = gem_evaluate(profile, trace, against, o, &against_report)) != GEM_OK) {
+        rc = cli_fail_file(st, "mapping", against_path);
+        goto done;
+    }
 
     eval_figures f;
     int32_t G = 0, L = 0, E = 0;
@@ -160,10 +219,21 @@ int gem_cmd_eval(int argc, char **argv)
         rc = cli_fail(st);
         goto done;
     }
+    /* the picture first: when it cannot be written, nothing is printed */
+    if (svg_path) {
+        const char *first = eval_name(mapping, mapping_path, NULL);
+        const char *names[2] = {first, against ? eval_name(against, against_path, first) : NULL};
+        const gem_report_t *reports[2] = {report, against_report};
+        if ((rc = eval_write_svg(reports, names, against ? 2 : 1, G, L, E, f.steps, svg_path)))
+            goto done;
+        if (strcmp(svg_path, "-") == 0) goto done; /* the picture was the output */
+    }
     rc = json ? eval_print_json(report, &f, G, policy)
               : eval_print_table(report, &f, G, L, E, policy);
 done:
+    gem_report_destroy(against_report);
     gem_report_destroy(report);
+    gem_mapping_destroy(against);
     gem_mapping_destroy(mapping);
     gem_trace_destroy(trace);
     gem_profile_destroy(profile);

@@ -86,7 +86,11 @@ int gem_cmd_map(int argc, char **argv)
         goto done;
 
     double t0 = cli_now();
+    cli_progress line;
+    cli_progress_start(&line, o, NULL);
+    cli_progress_label(&line, "map %s", gem_policy_name(policy));
     gem_status_t st = gem_compute_mapping(profile, trace, policy, o, NULL, &mapping);
+    cli_progress_end(&line);
     double seconds = cli_now() - t0;
     if (st != GEM_OK) { rc = cli_fail(st); goto done; }
     if ((rc = cli_write_mapping(mapping, output))) goto done;

@@ -264,6 +264,7 @@ fail:
 
 typedef struct {
     double done, total;
+    cli_progress line; /* the updating line on a terminal (cli.h) */
 } profile_progress;
 
 /* Remembers the last report: timed samples of the boundaries a dense sweep would time. */
@@ -271,7 +272,7 @@ static int profile_on_progress(void *user, const char *what, double done, double
 {
     profile_progress *p = user;
     if (strcmp(what, "measure") == 0) p->done = done, p->total = total;
-    return 0;
+    return cli_progress_update(&p->line, what, done, total);
 }
 
 /* all-to-all figures as nccl-tests prints them, from the profile's "alltoall" section. */
@@ -298,11 +299,13 @@ static void profile_print_alltoall(const char *text, int32_t G)
 /* The profile of this process's GPUs, as text. */
 static int profile_local(const profile_args *a, int sim, gem_options_t *o, char **text)
 {
-    profile_progress prog = {0, 0};
+    profile_progress prog = {0};
+    cli_progress_start(&prog.line, NULL, "profile");
     if (!sim) gem_options_set_progress(o, profile_on_progress, &prog);
     double t0 = cli_now();
     gem_profile_t *p = NULL;
     gem_status_t st = gem_profile_gpus(sim ? GEM_BACKEND_SIM : GEM_BACKEND_CUDA, o, &p);
+    cli_progress_end(&prog.line);
     if (st != GEM_OK) return cli_fail(st);
     int32_t G = 0;
     gem_profile_num_gpus(p, &G);

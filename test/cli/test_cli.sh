@@ -4,7 +4,9 @@
 # Runs every subcommand on small emulated inputs and checks exit statuses, outputs and error
 # handling: each --help exits 0; profile -> synth -> map -> eval -> export works for every
 # policy; eval --json is one JSON object with the contract's keys; compare lists every policy;
-# bad inputs exit non-zero with a message on standard error and leave no output file behind.
+# eval and compare --svg draw well-formed pictures; the progress line shows on a terminal
+# only; bad inputs exit non-zero with a message on standard error and leave no output file
+# behind.
 # The last line is "cli: N passed, M failed"; the exit status is non-zero on any failure.
 set -u
 
@@ -194,6 +196,123 @@ for pol in '$POLICIES'.split():
     if pol in ('contiguous', 'round_robin', 'balanced', 'speed_aware'):
         assert abs(c[pol]['mean'] - e['mean']) <= 1e-9 * e['mean'], pol"
 
+# ---- pictures (--svg) -------------------------------------------------------------------
+# svg_check FILE PYTHON_EXPR: FILE parses as XML (minidom); the expression sees the document
+# d, bars(cls) (rects of a class: "bar", "idle"), texts (every <text>'s content) and refs
+# (the dashed reference lines).
+svg_check() {
+    python3 -S - "$1" "$2" <<'EOF'
+import sys, xml.dom.minidom
+d = xml.dom.minidom.parse(sys.argv[1])
+def bars(cls="bar"):
+    return [r for r in d.getElementsByTagName("rect") if r.getAttribute("class") == cls]
+texts = ["".join(n.data for n in t.childNodes if n.nodeType == n.TEXT_NODE)
+         for t in d.getElementsByTagName("text")]
+refs = [l for l in d.getElementsByTagName("line") if l.getAttribute("class") == "ref"]
+env = {"d": d, "bars": bars, "texts": texts, "refs": refs, "any": any, "all": all, "len": len}
+if not eval("(" + sys.argv[2] + ")", env):
+    sys.exit(1)
+EOF
+}
+
+EV="eval $P --mapping $T/m-balanced.json"
+ok "eval --svg" $EV --svg "$T/busy.svg"
+check "eval --svg still prints the figures" grep -q "mean" "$OUT"
+check "eval --svg is well-formed XML" python3 -c "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])" "$T/busy.svg"
+check "eval --svg: one bar per GPU" svg_check "$T/busy.svg" '
+d.documentElement.tagName == "svg" and len(bars()) == 4 and len(refs) == 1
+and all(any(t == "GPU %d" % g for t in texts) for g in range(4))
+and any("balanced" in t for t in texts) and any("ms" in t for t in texts)'
+check "eval --svg: the dashed line is the mean layer time" python3 -S -c "
+import json, re
+e = json.load(open('$T/e-balanced.json'))
+m = re.search(r'>balanced: ([0-9.]+) ms</text>', open('$T/busy.svg').read())
+want = e['mean'] / 3 / 1000
+assert m and abs(float(m.group(1)) - want) <= 1e-3 * want, (m and m.group(1), want)"
+ok "eval --svg --json" $EV --svg "$T/busy-j.svg" --json
+check "eval --svg --json prints JSON" json_check "$OUT" 'd["steps"] == 24'
+ok "eval --svg --against" eval $P --mapping "$T/m-balanced.json" --against "$T/m-gem.json" --svg "$T/busy2.svg"
+check "eval --against: one bar per GPU and mapping" svg_check "$T/busy2.svg" '
+len(bars()) == 8 and len(refs) == 2
+and any(t.startswith("balanced: mean step") for t in texts)
+and any(t.startswith("gem: mean step") for t in texts)'
+ok "eval --against the same policy" $EV --against "$T/m-balanced.json" --svg "$T/busy3.svg"
+check "eval --against the same policy names the file" svg_check "$T/busy3.svg" \
+    'len(bars()) == 8 and any("m-balanced.json" in t for t in texts)'
+python3 -S -c "
+import json, sys
+d = json.load(open('$T/m-gem.json')); d['policy'] = 'a<b & \"c\" \u00e9\\x01'
+json.dump(d, open('$T/m-odd.json', 'w'))"
+ok "eval --svg, a policy name with markup" eval $P --mapping "$T/m-odd.json" --svg "$T/busy-odd.svg"
+check "names are escaped" svg_check "$T/busy-odd.svg" \
+    'any(t.startswith("a<b & \"c\" \u00e9?: mean step") for t in texts)'
+ok "eval --svg to stdout" $EV --svg -
+check "eval --svg - prints only the picture" svg_check "$OUT" 'len(bars()) == 4'
+bad "eval --against without --svg" 2 "--against needs --svg" $EV --against "$T/m-gem.json"
+bad "eval --svg into a missing folder" 1 "cannot write" $EV --svg "$T/no/such/dir/busy.svg"
+check "no picture in a missing folder" no_file "$T/no/such/dir/busy.svg"
+mkdir -p "$T/svgdir/taken.svg"
+bad "eval --svg over a folder" 1 "cannot write" $EV --svg "$T/svgdir/taken.svg"
+check "no file left beside a failed picture" sh -c "[ \"\$(ls -A '$T/svgdir')\" = taken.svg ]"
+printf 'step,layer,0,1,2\n0,0,1,2\n' > "$T/svg-broken.csv"
+bad "eval --svg of a malformed trace" 1 "line 2" eval --profile "$T/p.json" --trace "$T/svg-broken.csv" --mapping "$T/m-gem.json" --svg "$T/busy-x.svg"
+check "no picture after a failed eval" no_file "$T/busy-x.svg"
+bad "eval --against of another shape" 1 "shape mismatch" eval $P --mapping "$T/m-gem.json" --against "$T/m-exact.json" --svg "$T/busy-x.svg"
+check "no picture after a failed --against" no_file "$T/busy-x.svg"
+cp "$T/m-gem.json" "$T/busy-keep.svg"
+bad "failed --svg over an existing file" 1 "line 2" eval --profile "$T/p.json" --trace "$T/svg-broken.csv" --mapping "$T/m-gem.json" --svg "$T/busy-keep.svg"
+check "existing picture untouched" cmp -s "$T/m-gem.json" "$T/busy-keep.svg"
+
+ok "compare --svg" compare $P --svg "$T/cmp.svg"
+check "compare --svg still prints the table" grep -q "lower bound" "$OUT"
+check "compare --svg: one bar per policy and the bound" svg_check "$T/cmp.svg" '
+len(bars()) == 6 and len(refs) == 1 and any(t.startswith("lower bound: ") for t in texts)
+and all(any(t == p for t in texts) for p in "contiguous round_robin balanced speed_aware eplb gem".split())
+and any(t == "best" for t in texts)'
+ok "compare --policies --svg" compare $P --policies balanced,gem --svg "$T/cmp2.svg" --json
+check "compare --svg --json prints JSON" json_check "$OUT" 'len(d["policies"]) == 2'
+check "compare --svg with two policies" svg_check "$T/cmp2.svg" 'len(bars()) == 2'
+bad "compare --svg into a missing folder" 1 "cannot write" compare $P --svg "$T/no/such/dir/c.svg"
+check "no temporary files after the pictures" no_temp_files
+
+# ---- progress line: on a terminal only ----------------------------------------------------
+run map --policy gem $P -o "$T/m-quiet.json" -q
+check "map prints no progress off a terminal" test ! -s "$ERR"
+run compare $P --policies balanced,gem
+check "compare prints no progress off a terminal" test ! -s "$ERR"
+# on_tty ARGS...: runs gem with standard error on a pseudo-terminal; prints what it showed there
+on_tty() {
+    python3 -S - "$GEM" "$@" <<'EOF'
+import os, subprocess, sys
+m, s = os.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=s)
+os.close(s)
+out = b""
+while True:
+    try:
+        chunk = os.read(m, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+sys.stdout.write(out.decode("utf-8", "replace"))
+sys.exit(p.wait())
+EOF
+}
+if python3 -S -c "import os; os.openpty()" 2>/dev/null; then
+    on_tty map --policy gem $P -o "$T/m-tty.json" -q >"$T/tty.txt"
+    check "map shows progress on a terminal" python3 -S -c "
+t = open('$T/tty.txt', newline='').read()
+assert '[gem] map gem: layer 3/3 (100%)' in t, repr(t)
+assert t.endswith('\r') and t.rstrip(' \r').endswith('s'), repr(t)  # erased at the end"
+    check "progress does not change the mapping" cmp -s "$T/m-tty.json" "$T/m-quiet.json"
+    on_tty compare $P --policies balanced,gem >"$T/tty2.txt"
+    check "compare shows progress on a terminal" python3 -S -c "
+t = open('$T/tty2.txt', newline='').read()
+assert '[gem] compare 1/2 balanced' in t and '[gem] compare 2/2 gem' in t, repr(t)"
+fi
+
 # ---- classify ---------------------------------------------------------------------------
 ok "classify" classify --trace "$T/t.csv"
 check "classify table" grep -q "consistent" "$OUT"
@@ -278,7 +397,10 @@ if [ -z "${GEM_CLI_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; the
                 "classify --trace $T/t.csv --json --coactivation" \
                 "export --format sglang --mapping $T/vg.json -o $T/vg-x.json" \
                 "map --policy nope --profile $T/p.json --trace $T/t.csv -o $T/vg2.json" \
-                "eval --profile $T/p.json --trace $T/broken.csv --mapping $T/vg.json"; do
+                "eval --profile $T/p.json --trace $T/broken.csv --mapping $T/vg.json" \
+                "eval --profile $T/p.json --trace $T/t.csv --mapping $T/vg.json --against $T/m-balanced.json --svg $T/vg.svg" \
+                "compare --profile $T/p.json --trace $T/t.csv --svg $T/vg2.svg" \
+                "compare --profile $T/p.json --trace $T/t.csv --svg $T/no/such/dir/vg.svg"; do
         # shellcheck disable=SC2086
         $VG "$GEM" $args >"$OUT" 2>"$ERR"
         rc=$?
