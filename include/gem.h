@@ -549,7 +549,11 @@ typedef enum {
                                    constraints can beat (see docs/cost-model.md) */
     GEM_METRIC_MAX = 6,         /* largest step latency */
     GEM_METRIC_STEPS = 7,       /* number of steps (a count, as double) */
-    GEM_METRIC_IMBALANCE = 8    /* mean over (step, layer) of max_g T_g / mean_g T_g */
+    GEM_METRIC_IMBALANCE = 8,   /* mean over (step, layer) of max_g T_g / mean_g T_g */
+    GEM_METRIC_COMM = 9,        /* mean all-to-all time per step, included in the step
+                                   latencies (GEM_OPT_COMM_MODEL; 0 without it) */
+    GEM_METRIC_CROSS_HOST = 10  /* fraction of tokens that need a host other than their
+                                   own (GEM_OPT_COMM_MODEL; 0 without it or with one host) */
 } gem_metric_t;
 
 /** Replays the trace through the mapping with the profile's cost model. The three must agree on

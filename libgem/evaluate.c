@@ -9,7 +9,7 @@
  * and every sum over chunks is taken in chunk order, so the report is bit-for-bit the same
  * whatever GEM_OPT_THREADS is.
  */
-#include "internal.h"
+#include "beyond.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -21,6 +21,8 @@ struct gem_report {
     int32_t num_gpus;
     int64_t num_steps;
     double mean, p50, p90, p99, total, max, lower_bound, imbalance;
+    int has_comm;             /* GEM_OPT_COMM_MODEL: comm holds the mean all-to-all time */
+    double comm, cross_host;
     double *step_us;          /* [num_steps] */
     double *busy_us;          /* [num_gpus] */
     int64_t *stragglers;      /* [num_gpus] */
@@ -44,6 +46,7 @@ typedef struct {
     int32_t G, L, E;
     int64_t S;
     gem_cost_model_t model;
+    const gem__comm *cm;      /* all-to-all model (docs/cost-model-topology.md), or NULL */
     double *c;                /* [G] overheads */
     double max_c;
     /* fluid bound: GPUs sorted by c, prefix sums of 1/r and c/r (valid when fluid_ok) */
@@ -61,6 +64,8 @@ typedef struct {
     int64_t *chunk_strag;     /* [num_chunks][G] */
     double *chunk_imb;        /* [num_chunks] sum of per-(step, layer) imbalance */
     double *chunk_lb;         /* [num_chunks] sum of per-(step, layer) bounds */
+    double *chunk_comm;       /* [num_chunks][3] sums of all-to-all time, tokens leaving their
+                                 host, tokens (per (step, layer)) */
     atomic_llong next;
 } gem__eval;
 
@@ -68,6 +73,7 @@ typedef struct {
 typedef struct {
     gem__eval *ev;
     double *T, *X;            /* [G] GPU times, aggregate loads */
+    double *cs;               /* scratch of the all-to-all model, or NULL */
     double *lam, *sub;        /* [G] Lagrange weights and their supergradient */
     double *v;                /* [E] distinct non-zero loads */
     double *mult;             /* [E] how many experts have each */
@@ -91,6 +97,7 @@ static void gem__eval_free(gem__eval *ev)
     free(ev->chunk_strag);
     free(ev->chunk_imb);
     free(ev->chunk_lb);
+    free(ev->chunk_comm);
 }
 
 static void gem__worker_free(gem__eval_worker *w)
@@ -104,6 +111,7 @@ static void gem__worker_free(gem__eval_worker *w)
     free(w->ftab);
     free(w->hst);
     free(w->hidx);
+    free(w->cs);
 }
 
 static gem_status_t gem__worker_init(gem__eval_worker *w, gem__eval *ev)
@@ -124,8 +132,9 @@ static gem_status_t gem__worker_init(gem__eval_worker *w, gem__eval *ev)
     w->hmask = (uint32_t)(hsize - 1);
     w->hst = gem__array(hsize, sizeof *w->hst);
     w->hidx = gem__array(hsize, sizeof *w->hidx);
+    if (ev->cm) w->cs = gem__array(gem__comm_scratch(ev->cm), sizeof(double));
     if (!w->T || !w->X || !w->lam || !w->sub || !w->v || !w->mult ||
-        (E * G <= GEM__FTAB_MAX && !w->ftab) || !w->hst || !w->hidx) {
+        (E * G <= GEM__FTAB_MAX && !w->ftab) || !w->hst || !w->hidx || (ev->cm && !w->cs)) {
         gem__worker_free(w);
         return GEM_ERR_NO_MEMORY;
     }
@@ -387,7 +396,7 @@ static void gem__eval_chunk(gem__eval_worker *w, int64_t ci)
     const int32_t G = ev->G, L = ev->L;
     double *busy = ev->chunk_busy + (size_t)ci * (size_t)G;
     int64_t *strag = ev->chunk_strag + (size_t)ci * (size_t)G;
-    double imb = 0, lb = 0;
+    double imb = 0, lb = 0, comm = 0, cross = 0, tokens = 0;
     int64_t s_end = (ci + 1) * ev->chunk < ev->S ? (ci + 1) * ev->chunk : ev->S;
     for (int64_t s = ci * ev->chunk; s < s_end; s++) {
         double step = 0;
@@ -407,11 +416,24 @@ static void gem__eval_chunk(gem__eval_worker *w, int64_t ci)
             double mean = sum / G;
             imb += mean > 0 ? mx / mean : 1.0;
             lb += gem__step_layer_bound(w, row, l);
+            if (ev->cm) {
+                /* all-to-all phases before and after the experts, in lock step too */
+                double cr, tk;
+                double a2a = gem__comm_layer(ev->cm, &ev->m->layers[l], row, ev->E, w->cs,
+                                             &cr, &tk);
+                step += a2a;
+                comm += a2a;
+                cross += cr;
+                tokens += tk;
+            }
         }
         ev->step_us[s] = step;
     }
     ev->chunk_imb[ci] = imb;
     ev->chunk_lb[ci] = lb;
+    ev->chunk_comm[3 * ci] = comm;
+    ev->chunk_comm[3 * ci + 1] = cross;
+    ev->chunk_comm[3 * ci + 2] = tokens;
 }
 
 static void *gem__eval_thread(void *arg)
@@ -457,9 +479,10 @@ static gem_status_t gem__eval_prepare(gem__eval *ev, const gem_profile_t *p,
     ev->chunk_strag = gem__array(nc * G, sizeof(int64_t));
     ev->chunk_imb = gem__array(nc, sizeof(double));
     ev->chunk_lb = gem__array(nc, sizeof(double));
+    ev->chunk_comm = gem__array(3 * nc, sizeof(double));
     double *pairs = gem__array(2 * G, sizeof(double));
     if (!ev->c || !ev->fl_c || !ev->fl_a || !ev->fl_b || !ev->fmin || !ev->rate || !ev->single || !ev->step_us ||
-        !ev->chunk_busy || !ev->chunk_strag || !ev->chunk_imb || !ev->chunk_lb || !pairs) {
+        !ev->chunk_busy || !ev->chunk_strag || !ev->chunk_imb || !ev->chunk_lb || !ev->chunk_comm || !pairs) {
         free(pairs);
         gem__eval_free(ev);
         return GEM_ERR_NO_MEMORY;
@@ -546,7 +569,8 @@ static gem_status_t gem__report_build(gem__eval *ev, gem_report_t **out)
     }
     r->num_gpus = ev->G;
     r->num_steps = ev->S;
-    double imb = 0, lb = 0, total = 0, mx = ev->step_us[0]; /* S >= 1 */
+    double imb = 0, lb = 0, comm = 0, cross = 0, tokens = 0, total = 0;
+    double mx = ev->step_us[0]; /* S >= 1 */
     for (int64_t ci = 0; ci < ev->num_chunks; ci++) {
         for (size_t g = 0; g < G; g++) {
             r->busy_us[g] += ev->chunk_busy[(size_t)ci * G + g];
@@ -554,6 +578,9 @@ static gem_status_t gem__report_build(gem__eval *ev, gem_report_t **out)
         }
         imb += ev->chunk_imb[ci];
         lb += ev->chunk_lb[ci];
+        comm += ev->chunk_comm[3 * ci];
+        cross += ev->chunk_comm[3 * ci + 1];
+        tokens += ev->chunk_comm[3 * ci + 2];
     }
     for (size_t s = 0; s < S; s++) {
         total += ev->step_us[s];
@@ -571,6 +598,9 @@ static gem_status_t gem__report_build(gem__eval *ev, gem_report_t **out)
     /* the bound is never above the mean it bounds; rounding in the bound's arithmetic could
      * otherwise put it an ulp over a tight optimum */
     r->lower_bound = fmin(lb / (double)S, r->mean);
+    r->has_comm = ev->cm != NULL;
+    r->comm = comm / (double)S;
+    r->cross_host = tokens > 0 ? cross / tokens : 0;
     free(sorted);
     if (!isfinite(r->total) || !isfinite(r->lower_bound) || !isfinite(r->imbalance)) {
         free(r->busy_us);
@@ -594,10 +624,6 @@ GEM_API gem_status_t gem_evaluate(const gem_profile_t *profile, const gem_trace_
     gem__clear_error();
     GEM__CHECK_ARG(profile && trace && mapping && out,
                    "gem_evaluate: profile, trace, mapping and out must not be NULL");
-    if (gem__opt_int(opts, GEM_OPT_COMM_MODEL))
-        return gem__fail(GEM_ERR_NOT_SUPPORTED,
-                         "gem_evaluate: the communication model (GEM_OPT_COMM_MODEL) is not "
-                         "available yet");
     gem_status_t st = gem__check_shapes(profile, trace, mapping);
     if (st) return st;
     if ((st = gem__profile_check_ready(profile))) return st;
@@ -605,10 +631,19 @@ GEM_API gem_status_t gem_evaluate(const gem_profile_t *profile, const gem_trace_
     if ((st = gem_mapping_validate(mapping))) return st;
     gem__clear_error();
 
+    gem__comm cm;
+    const int comm = gem__opt_int(opts, GEM_OPT_COMM_MODEL) != 0;
+    if (comm && (st = gem__comm_init(&cm, profile, opts, 1))) {
+        gem__comm_free(&cm);
+        return gem__fail_context(st, "gem_evaluate");
+    }
     gem__eval ev;
-    if ((st = gem__eval_prepare(&ev, profile, trace, mapping))) return st;
-    if (!(st = gem__eval_run(&ev, gem__opt_threads(opts)))) st = gem__report_build(&ev, out);
-    gem__eval_free(&ev);
+    if (!(st = gem__eval_prepare(&ev, profile, trace, mapping))) {
+        ev.cm = comm ? &cm : NULL;
+        if (!(st = gem__eval_run(&ev, gem__opt_threads(opts)))) st = gem__report_build(&ev, out);
+        gem__eval_free(&ev);
+    }
+    if (comm) gem__comm_free(&cm);
     return st;
 }
 
@@ -636,9 +671,11 @@ GEM_API gem_status_t gem_report_get(const gem_report_t *r, gem_metric_t metric, 
     case GEM_METRIC_MAX: v = r->max; break;
     case GEM_METRIC_STEPS: v = (double)r->num_steps; break;
     case GEM_METRIC_IMBALANCE: v = r->imbalance; break;
+    case GEM_METRIC_COMM: v = r->comm; break;
+    case GEM_METRIC_CROSS_HOST: v = r->cross_host; break;
     default:
         return gem__fail(GEM_ERR_INVALID_ARGUMENT, "gem_report_get: unknown metric %d (0..%d)",
-                         (int)metric, (int)GEM_METRIC_IMBALANCE);
+                         (int)metric, (int)GEM_METRIC_CROSS_HOST);
     }
     *value = v;
     return GEM_OK;
@@ -690,6 +727,10 @@ GEM_API gem_status_t gem_report_to_json(const gem_report_t *r, char **out)
     gem__json_field(&b, "max", r->max, 0);
     gem__json_field(&b, "lower_bound", r->lower_bound, 0);
     gem__json_field(&b, "imbalance", r->imbalance, 0);
+    if (r->has_comm) {
+        gem__json_field(&b, "comm", r->comm, 0);
+        gem__json_field(&b, "cross_host", r->cross_host, 0);
+    }
     gem__buf_printf(&b, "\"steps\": %lld, \"gpus\": [", (long long)r->num_steps);
     for (int32_t g = 0; g < r->num_gpus; g++) {
         gem__buf_printf(&b, "%s{\"gpu\": %d, ", g ? ", " : "", (int)g);

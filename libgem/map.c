@@ -1,12 +1,13 @@
 /*
- * map.c - gem_compute_mapping: checks, slots per GPU, and the per-layer policy dispatch over
- * worker threads.
+ * map.c - gem_compute_mapping: checks, slots per GPU (slots.c), and the per-layer policy
+ * dispatch over worker threads. Replicas for policy gem and topology-aware placement run as
+ * gem__policy_beyond (topology.c), a wrapper around the policy's own single-copy placement.
  *
  * Layers are independent, so each is handed to the policy on its own; a policy sees only its
  * layer index (and seeds any randomness from (seed, layer)), which is what makes the result
  * the same for every GEM_OPT_THREADS.
  */
-#include "internal.h"
+#include "beyond.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,9 +28,6 @@ static const gem__layer_policy_fn gem__policy_fns[GEM_POLICY_COUNT] = {
     [GEM_POLICY_GEM] = gem__policy_gem,               [GEM_POLICY_EPLB] = gem__policy_eplb,
     [GEM_POLICY_EXACT] = gem__policy_exact,
 };
-
-/* Policies that can place more than one copy of an expert (GEM_OPT_REDUNDANT_SLOTS > 0). */
-static int gem__policy_replicates(gem_policy_t p) { return p == GEM_POLICY_EPLB; }
 
 GEM_API const char *gem_policy_name(gem_policy_t policy)
 {
@@ -52,60 +50,12 @@ GEM_API gem_status_t gem_policy_from_name(const char *name, gem_policy_t *policy
                      "speed_aware, gem, eplb, exact)", name);
 }
 
-/* ---- slots ---------------------------------------------------------------------------------- */
-
-/* E + R copies spread as evenly as possible, the first (E + R) % G GPUs holding one more. */
-static gem_status_t gem__make_slots(const gem_profile_t *p, int32_t E, const gem_options_t *opts,
-                                    gem_policy_t policy, int32_t *slots)
-{
-    const int32_t G = p->num_gpus;
-    int64_t R = gem__opt_int(opts, GEM_OPT_REDUNDANT_SLOTS);
-    if (gem__opt_int(opts, GEM_OPT_UNEQUAL_SLOTS))
-        return gem__fail(GEM_ERR_NOT_SUPPORTED,
-                         "gem_compute_mapping: unequal slots per GPU (GEM_OPT_UNEQUAL_SLOTS) are "
-                         "not available yet");
-    if (R > 0 && !gem__policy_replicates(policy))
-        return gem__fail(GEM_ERR_NOT_SUPPORTED,
-                         "gem_compute_mapping: policy %s does not replicate experts "
-                         "(GEM_OPT_REDUNDANT_SLOTS = %lld; use eplb)",
-                         gem_policy_name(policy), (long long)R);
-    int64_t total = (int64_t)E + R;
-    /* no GPU may hold an expert twice, so an expert has at most G copies */
-    if (total > (int64_t)E * G)
-        return gem__fail(GEM_ERR_INFEASIBLE,
-                         "gem_compute_mapping: %lld copies of %d experts do not fit on %d GPUs "
-                         "without two copies of one expert on a GPU (at most %lld)",
-                         (long long)total, (int)E, (int)G, (long long)E * G);
-    for (int32_t g = 0; g < G; g++)
-        slots[g] = (int32_t)(total / G + (g < total % G ? 1 : 0));
-
-    /* memory: the option's per-GPU figures, else what the profile measured */
-    int64_t bytes = gem__opt_int(opts, GEM_OPT_EXPERT_BYTES);
-    if (bytes <= 0) return GEM_OK;
-    const gem_options_t *o = opts ? opts : gem__default_options();
-    size_t nmem = o->arr_n[GEM_OPT_GPU_MEMORY];
-    const int64_t *mem = o->iarr[GEM_OPT_GPU_MEMORY];
-    if (mem && nmem != (size_t)G)
-        return gem__fail(GEM_ERR_INVALID_ARGUMENT,
-                         "gem_compute_mapping: GEM_OPT_GPU_MEMORY has %zu entries for %d GPUs",
-                         nmem, (int)G);
-    for (int32_t g = 0; g < G; g++) {
-        int64_t free_bytes = mem ? mem[g] : p->gpus[g].memory_bytes;
-        if (free_bytes < 0) continue; /* unknown */
-        if ((int64_t)slots[g] > free_bytes / bytes)
-            return gem__fail(GEM_ERR_INFEASIBLE,
-                             "gem_compute_mapping: gpu %d needs %d expert slots of %lld bytes "
-                             "but has %lld bytes free", (int)g, (int)slots[g], (long long)bytes,
-                             (long long)free_bytes);
-    }
-    return GEM_OK;
-}
-
 /* ---- the per-layer job ---------------------------------------------------------------------- */
 
 typedef struct {
     const gem__map_ctx *ctx;
     gem_policy_t policy;
+    gem__layer_policy_fn fn;  /* the per-layer function (policy's own, or gem__policy_beyond) */
     gem__layer_map *lms;      /* [L] results */
     gem_status_t *st;         /* [L] */
     int *proven;              /* [L] exact: optimum proven */
@@ -155,10 +105,10 @@ static void *gem__map_worker(void *arg)
         if (l >= L || l > atomic_load(&job->first_fail) || atomic_load(&job->cancelled)) break;
         gem__clear_error();
         gem_status_t st;
-        if (job->policy == GEM_POLICY_EXACT)
+        if (job->fn == gem__policy_exact)
             st = gem__exact_layer(job->ctx, l, &job->lms[l], &job->proven[l]);
         else
-            st = gem__policy_fns[job->policy](job->ctx, l, &job->lms[l]);
+            st = job->fn(job->ctx, l, &job->lms[l]);
         if (st) {
             gem__map_note_failure(job, l, st);
             break;
@@ -257,13 +207,14 @@ static gem_status_t gem__check_inputs(const gem_profile_t *profile, const gem_tr
 
 /* Runs the policy on every layer and moves the results into a new mapping. */
 static gem_status_t gem__map_layers(const gem__map_ctx *ctx, gem_policy_t policy,
-                                    gem_mapping_t **out)
+                                    gem__layer_policy_fn fn, gem_mapping_t **out)
 {
     const int32_t L = ctx->num_layers;
     gem__map_job job;
     memset(&job, 0, sizeof job);
     job.ctx = ctx;
     job.policy = policy;
+    job.fn = fn;
     job.lms = gem__array((size_t)L, sizeof *job.lms);
     job.st = gem__array((size_t)L, sizeof *job.st);
     job.proven = gem__array((size_t)L, sizeof *job.proven);
@@ -297,7 +248,7 @@ static gem_status_t gem__map_layers(const gem__map_ctx *ctx, gem_policy_t policy
         memset(&job.lms[l], 0, sizeof job.lms[l]);
     }
     const char *name = gem_policy_name(policy);
-    if (policy == GEM_POLICY_EXACT)
+    if (job.fn == gem__policy_exact)
         for (int32_t l = 0; l < L; l++)
             if (!job.proven[l]) name = "exact-timeout";
     if ((st = gem_mapping_set_policy_name(m, name))) goto done;
@@ -328,27 +279,58 @@ GEM_API gem_status_t gem_compute_mapping(const gem_profile_t *profile, const gem
     if (st) return st;
     gem__clear_error();
 
-    int32_t *slots = gem__array((size_t)profile->num_gpus, sizeof *slots);
-    if (!slots) return GEM_ERR_NO_MEMORY;
-    if ((st = gem__make_slots(profile, trace->num_experts, opts, policy, slots))) {
-        free(slots);
+    const size_t G = (size_t)profile->num_gpus;
+    int32_t *slots = gem__array(G, sizeof *slots), *base = gem__array(G, sizeof *base);
+    if (!slots || !base) {
+        free(slots), free(base);
+        return GEM_ERR_NO_MEMORY;
+    }
+    if ((st = gem__slots_make(profile, trace, opts, policy, slots, base))) {
+        free(slots), free(base);
         return st;
+    }
+    /* replicas for gem, topology for the policies that fill any slot vector: both run as a
+     * wrapper around the policy's single-copy placement */
+    gem__beyond plan;
+    memset(&plan, 0, sizeof plan);
+    int64_t R = gem__opt_int(opts, GEM_OPT_REDUNDANT_SLOTS);
+    int topo = gem__opt_int(opts, GEM_OPT_TOPOLOGY_AWARE) && policy != GEM_POLICY_EXACT &&
+               gem__policy_any_slots(policy);
+    int use_plan = topo || (policy == GEM_POLICY_GEM && R > 0);
+    if (use_plan) {
+        plan.inner = gem__policy_fns[policy];
+        plan.base = base;
+        plan.R = policy == GEM_POLICY_GEM ? R : 0;
+        plan.rule = (gem_share_rule_t)gem__opt_int(opts, GEM_OPT_SHARE_RULE);
+        plan.topology = topo;
+        plan.comm = topo && gem__opt_int(opts, GEM_OPT_COMM_MODEL);
+        if ((st = gem__beyond_init(&plan, profile, opts))) {
+            gem__beyond_free(&plan);
+            free(slots), free(base);
+            return st;
+        }
     }
     gem_classification_t *own = NULL;
     if (policy == GEM_POLICY_GEM && !cls) {
         if ((st = gem_classify_experts(trace, opts, &own))) {
-            free(slots);
+            gem__beyond_free(&plan);
+            free(slots), free(base);
             return st;
         }
         cls = own;
     }
-    gem__map_ctx ctx = {
-        .profile = profile, .trace = trace, .opts = opts, .cls = cls,
-        .num_gpus = profile->num_gpus, .num_layers = trace->num_layers,
-        .num_experts = trace->num_experts, .num_steps = trace->num_steps, .slots = slots,
+    gem__beyond_ctx bctx = {
+        .ctx = {
+            .profile = profile, .trace = trace, .opts = opts, .cls = cls,
+            .num_gpus = profile->num_gpus, .num_layers = trace->num_layers,
+            .num_experts = trace->num_experts, .num_steps = trace->num_steps, .slots = slots,
+        },
+        .plan = &plan,
     };
-    st = gem__map_layers(&ctx, policy, out);
+    st = gem__map_layers(&bctx.ctx, policy, use_plan ? gem__policy_beyond : gem__policy_fns[policy],
+                         out);
     gem_classification_destroy(own);
-    free(slots);
+    gem__beyond_free(&plan);
+    free(slots), free(base);
     return st;
 }

@@ -2,7 +2,7 @@
 # builds and runs them all (not part of `make check`); each prints its own tables.
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
-BENCH_ORDER ?= bench_speed bench_gem bench_real bench_figures
+BENCH_ORDER ?= bench_speed bench_gem bench_real bench_beyond bench_figures
 
 $(BUILD)/bench/%: bench/%.c $(STLIB)
 	@mkdir -p $(dir $@)

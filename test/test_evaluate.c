@@ -788,11 +788,12 @@ static void test_errors(void **state)
     assert_gem(GEM_ERR_INVALID_INPUT, gem_evaluate(pn, t, m, NULL, &r));
     assert_error_has("gpu 1");
 
-    /* the communication model is not there yet */
+    /* the communication model needs the profile's all-to-all figures (test_topology.c) */
     gem_options_t *o = NULL;
     assert_ok(gem_options_create(&o));
     assert_ok(gem_options_set_int(o, GEM_OPT_COMM_MODEL, 1));
-    assert_gem(GEM_ERR_NOT_SUPPORTED, gem_evaluate(p, t, m, o, &r));
+    assert_gem(GEM_ERR_INVALID_INPUT, gem_evaluate(p, t, m, o, &r));
+    assert_error_has("alltoall");
     assert_null(r);
 
     gem_options_destroy(o);

@@ -490,7 +490,7 @@ static void test_errors(void **state)
     assert_gem(GEM_ERR_SHAPE_MISMATCH,
                gem_compute_mapping(p, t, GEM_POLICY_BALANCED, NULL, cls, &m));
 
-    /* redundant slots: only eplb replicates */
+    /* redundant slots: only eplb and gem replicate (test_replicate.c) */
     gem_options_t *o = opts_with(1, 2);
     assert_gem(GEM_ERR_NOT_SUPPORTED, gem_compute_mapping(p, t, GEM_POLICY_BALANCED, o, NULL, &m));
     assert_error_has("balanced");
@@ -500,12 +500,13 @@ static void test_errors(void **state)
     assert_gem(GEM_ERR_INFEASIBLE, gem_compute_mapping(p, t, GEM_POLICY_EPLB, o, NULL, &m));
     assert_ok(gem_options_set_int(o, GEM_OPT_REDUNDANT_SLOTS, 0));
 
-    /* memory: 2 slots of 100 bytes on each GPU, GPU 1 has 150 */
+    /* memory: 2 slots per layer of 100 bytes on each GPU, 2 layers: 400 bytes; GPU 1 has 350 */
     assert_ok(gem_options_set_int(o, GEM_OPT_EXPERT_BYTES, 100));
-    assert_ok(gem_options_set_int_array(o, GEM_OPT_GPU_MEMORY, (int64_t[]){1000, 150}, 2));
+    assert_ok(gem_options_set_int_array(o, GEM_OPT_GPU_MEMORY, (int64_t[]){1000, 350}, 2));
     assert_gem(GEM_ERR_INFEASIBLE, gem_compute_mapping(p, t, GEM_POLICY_BALANCED, o, NULL, &m));
     assert_error_has("gpu 1");
-    assert_ok(gem_options_set_int_array(o, GEM_OPT_GPU_MEMORY, (int64_t[]){1000, 200}, 2));
+    assert_error_has("50 bytes missing");
+    assert_ok(gem_options_set_int_array(o, GEM_OPT_GPU_MEMORY, (int64_t[]){1000, 400}, 2));
     assert_ok(gem_compute_mapping(p, t, GEM_POLICY_BALANCED, o, NULL, &m));
     gem_mapping_destroy(m);
     m = NULL;
@@ -515,9 +516,12 @@ static void test_errors(void **state)
     assert_ok(gem_options_set_int_array(o, GEM_OPT_GPU_MEMORY, NULL, 0));
     assert_ok(gem_options_set_int(o, GEM_OPT_EXPERT_BYTES, 0));
 
-    /* unequal slots are not there yet */
+    /* unequal slots (test_slots.c): accepted, every expert placed */
     assert_ok(gem_options_set_int(o, GEM_OPT_UNEQUAL_SLOTS, 1));
-    assert_gem(GEM_ERR_NOT_SUPPORTED, gem_compute_mapping(p, t, GEM_POLICY_BALANCED, o, NULL, &m));
+    assert_ok(gem_compute_mapping(p, t, GEM_POLICY_BALANCED, o, NULL, &m));
+    assert_ok(gem_mapping_validate(m));
+    gem_mapping_destroy(m);
+    m = NULL;
     assert_ok(gem_options_set_int(o, GEM_OPT_UNEQUAL_SLOTS, 0));
 
     /* the progress callback can cancel */
