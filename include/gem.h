@@ -102,6 +102,7 @@ GEM_API void gem_free(void *ptr);
 #define GEM_MAX_STEPS 100000000
 #define GEM_MAX_CURVE_POINTS 1048576
 #define GEM_MAX_TOKENS 1073741824 /* largest token count on a latency curve */
+#define GEM_MAX_LOADS_PER_STEP 16777216 /* layers x experts of one trace */
 
 /* ==========================================================================================
  * Enumerations

@@ -69,7 +69,10 @@ gem_status_t gem__curve_prepare(gem__curve *c, gem_interpolation_t interp)
     c->min_rate = rate > 0 ? rate : 0.0;
 
     int64_t nk = c->tokens[k - 1];
-    if (interp == GEM_INTERP_STEP && nk < GEM__LUT_MAX) {
+    /* The table costs 8 bytes a token up to the last sample; build it only when that stays
+     * within a small multiple of the samples themselves, so that a few bytes of profile
+     * ("tokens": [1048575]) cannot claim megabytes per GPU. */
+    if (interp == GEM_INTERP_STEP && nk < GEM__LUT_MAX && (uint64_t)nk <= 256 * (uint64_t)k) {
         c->lut_n = (size_t)nk + 1;
         c->lut = gem__array(c->lut_n, sizeof(double));
         if (!c->lut) { c->lut_n = 0; return GEM_ERR_NO_MEMORY; }

@@ -18,6 +18,13 @@ GEM_API gem_status_t gem_trace_create(gem_trace_t **out, int32_t num_layers, int
     if (num_layers > GEM_MAX_LAYERS || num_experts > GEM_MAX_EXPERTS)
         return gem__fail(GEM_ERR_LIMIT, "gem_trace_create: %d layers x %d experts exceeds %d x %d",
                          (int)num_layers, (int)num_experts, GEM_MAX_LAYERS, GEM_MAX_EXPERTS);
+    /* One step holds layers x experts loads; a tiny malformed file naming layer 6000 and
+     * expert 60000 must not make us reserve gigabytes for it. */
+    if ((int64_t)num_layers * num_experts > GEM_MAX_LOADS_PER_STEP)
+        return gem__fail(GEM_ERR_LIMIT,
+                         "gem_trace_create: %d layers x %d experts = %lld loads per step, at most %d",
+                         (int)num_layers, (int)num_experts,
+                         (long long)num_layers * num_experts, GEM_MAX_LOADS_PER_STEP);
     gem_trace_t *t = gem__calloc(1, sizeof *t);
     if (!t) return GEM_ERR_NO_MEMORY;
     t->num_layers = num_layers;
@@ -40,7 +47,7 @@ gem_status_t gem__trace_reserve(gem_trace_t *t, int64_t steps)
     if (steps > GEM_MAX_STEPS)
         return gem__fail(GEM_ERR_LIMIT, "trace: %lld steps, at most %d", (long long)steps,
                          GEM_MAX_STEPS);
-    int64_t cap = t->cap_steps ? t->cap_steps : 16;
+    int64_t cap = t->cap_steps ? t->cap_steps : 1; /* exact for one-shot imports */
     while (cap < steps) cap *= 2;
     if (cap > GEM_MAX_STEPS) cap = GEM_MAX_STEPS;
     size_t row = (size_t)t->num_layers * (size_t)t->num_experts;

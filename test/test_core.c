@@ -338,6 +338,32 @@ static void test_injected_allocation_failure(void **state)
     }
 }
 
+static void test_tiny_inputs_cannot_claim_huge_memory(void **state)
+{
+    (void)state;
+    gem_trace_t *t = NULL;
+    assert_gem(GEM_ERR_LIMIT, gem_trace_create(&t, 6000, 60000));
+    assert_error_has("loads per step");
+    assert_null(t);
+    /* a 50-byte token record naming layer 6000 and expert 60000 */
+    const char *rec = "{\"layer\":6000, \"experts\": [60000], \"token_idx\": 0}\n";
+    assert_gem(GEM_ERR_LIMIT, gem_trace_import_buffer(GEM_IMPORT_TOKENS_JSONL, rec, strlen(rec),
+                                                      NULL, &t, NULL));
+    assert_null(t);
+    /* a one-sample curve at a million tokens builds no million-entry lookup table, and still
+     * answers by the SPEC */
+    gem_profile_t *p = NULL;
+    assert_ok(gem_profile_create(&p, 1));
+    int64_t tok[1] = {1048575};
+    double lat[1] = {500};
+    assert_ok(gem_profile_set_curve(p, 0, 1, tok, lat, NULL));
+    assert_null(p->gpus[0].curve.lut);
+    double us;
+    assert_ok(gem_profile_latency(p, 0, 12, &us));
+    assert_true(us == 500);
+    gem_profile_destroy(p);
+}
+
 static void test_rng_deterministic_and_uniform(void **state)
 {
     (void)state;
@@ -369,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_trace_build_record_validate),
         cmocka_unit_test(test_mapping_rules),
         cmocka_unit_test(test_injected_allocation_failure),
+        cmocka_unit_test(test_tiny_inputs_cannot_claim_huge_memory),
         cmocka_unit_test(test_rng_deterministic_and_uniform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,8 +48,12 @@ static void test_billion_experts_refused(void **state)
     assert_error_has("1000000000");
     assert_gem(GEM_ERR_LIMIT, gem_trace_create(&t, INT32_MAX, INT32_MAX));
     assert_null(t);
+    /* each bound alone is accepted, but not layers x experts beyond one step's limit */
+    assert_gem(GEM_ERR_LIMIT, gem_trace_create(&t, GEM_MAX_LAYERS, GEM_MAX_EXPERTS));
+    assert_error_has("loads per step");
+    assert_null(t);
     /* the largest accepted shape costs nothing until steps are added */
-    assert_ok(gem_trace_create(&t, GEM_MAX_LAYERS, GEM_MAX_EXPERTS));
+    assert_ok(gem_trace_create(&t, GEM_MAX_LAYERS, GEM_MAX_LOADS_PER_STEP / GEM_MAX_LAYERS));
     gem_trace_destroy(t);
 
     gem_mapping_t *m = NULL;
