@@ -74,6 +74,15 @@ struct json_t; /* jansson's; only the io_*.c files include jansson.h */
  *  "what: line L, column C: <jansson's text>". Free *out with json_decref. */
 gem_status_t gem__json_parse(const char *data, size_t len, const char *what,
                              struct json_t **out);
+/** Builds a document's object from its parsed JSON; out is the caller's T ** (T the object). */
+typedef gem_status_t (*gem__from_json_fn)(const struct json_t *root, void *out);
+/** Parses data as JSON and builds the object with from_json. what (the document kind, or a
+ *  file's path) names it in every message: syntax errors as gem__json_parse, and every error
+ *  of from_json but out of memory gets "what: " put in front. */
+gem_status_t gem__json_load(const char *data, size_t len, const char *what,
+                            gem__from_json_fn from_json, void *out);
+/** Reads path whole (gem__read_file), then gem__json_load with what = path. */
+gem_status_t gem__json_load_file(const char *path, gem__from_json_fn from_json, void *out);
 /** Type of a JSON value for messages ("a string", "an array", ...; "nothing" for NULL). */
 const char *gem__json_type_name(const struct json_t *v);
 /** Reads an integer, or an integral real such as 64.0, that lies in [min, max]. The JSON path
@@ -225,6 +234,14 @@ typedef gem_status_t (*gem__layer_policy_fn)(const gem__map_ctx *ctx, int32_t la
 
 /** Appends a placement to a layer map under construction (no checks beyond memory). */
 gem_status_t gem__layer_map_add(gem__layer_map *lm, int32_t expert, int32_t gpu, double share);
+
+/** A value and the expert or GPU it belongs to, for sorting with gem__cmp_keyed_desc. */
+typedef struct {
+    double key;
+    int32_t id;
+} gem__keyed;
+/** qsort order of gem__keyed (map.c): descending key, then ascending id, so deterministic. */
+int gem__cmp_keyed_desc(const void *a, const void *b);
 
 /* Per-layer policies (map_baseline.c, map_gem.c, map_exact.c); dispatched by map.c. Each fills
  * `out` (empty on entry) with a valid placement of every expert of the layer that respects

@@ -107,8 +107,9 @@ static gem_status_t gem__read_layer(gem_mapping_t *m, const json_t *layer, int32
     return GEM_OK;
 }
 
-static gem_status_t gem__mapping_from_json(const json_t *root, gem_mapping_t **out)
+static gem_status_t gem__mapping_from_json(const json_t *root, void *out_)
 {
+    gem_mapping_t **out = out_;
     int32_t G, L, E;
     gem_status_t st = gem__mapping_header(root, &G, &L, &E);
     if (st) return st;
@@ -148,31 +149,14 @@ GEM_API gem_status_t gem_mapping_parse(const char *data, size_t len, gem_mapping
     gem__clear_error();
     GEM__CHECK_ARG(out, "gem_mapping_parse: out is NULL");
     GEM__CHECK_ARG(data || len == 0, "gem_mapping_parse: data is NULL");
-    json_t *root;
-    gem_status_t st = gem__json_parse(data ? data : "", len, "mapping", &root);
-    if (st) return st;
-    st = gem__mapping_from_json(root, out);
-    json_decref(root);
-    if (st && st != GEM_ERR_NO_MEMORY) return gem__fail_context(st, "mapping");
-    return st;
+    return gem__json_load(data ? data : "", len, "mapping", gem__mapping_from_json, out);
 }
 
 GEM_API gem_status_t gem_mapping_read(const char *path, gem_mapping_t **out)
 {
     gem__clear_error();
     GEM__CHECK_ARG(path && out, "gem_mapping_read: NULL argument");
-    char *data;
-    size_t len;
-    gem_status_t st = gem__read_file(path, &data, &len);
-    if (st) return st;
-    json_t *root;
-    st = gem__json_parse(data, len, path, &root);
-    free(data);
-    if (st) return st;
-    st = gem__mapping_from_json(root, out);
-    json_decref(root);
-    if (st && st != GEM_ERR_NO_MEMORY) return gem__fail_context(st, "%s", path);
-    return st;
+    return gem__json_load_file(path, gem__mapping_from_json, out);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

@@ -255,8 +255,9 @@ static gem_status_t gem__read_alltoall(gem_profile_t *p, const json_t *root)
     return GEM_OK;
 }
 
-static gem_status_t gem__profile_from_json(const json_t *root, gem_profile_t **out)
+static gem_status_t gem__profile_from_json(const json_t *root, void *out_)
 {
+    gem_profile_t **out = out_;
     gem_status_t st = gem__check_header(root, "gem-profile");
     if (st) return st;
     const json_t *gpus;
@@ -292,31 +293,14 @@ GEM_API gem_status_t gem_profile_parse(const char *data, size_t len, gem_profile
     gem__clear_error();
     GEM__CHECK_ARG(out, "gem_profile_parse: out is NULL");
     GEM__CHECK_ARG(data || len == 0, "gem_profile_parse: data is NULL");
-    json_t *root;
-    gem_status_t st = gem__json_parse(data ? data : "", len, "profile", &root);
-    if (st) return st;
-    st = gem__profile_from_json(root, out);
-    json_decref(root);
-    if (st && st != GEM_ERR_NO_MEMORY) return gem__fail_context(st, "profile");
-    return st;
+    return gem__json_load(data ? data : "", len, "profile", gem__profile_from_json, out);
 }
 
 GEM_API gem_status_t gem_profile_read(const char *path, gem_profile_t **out)
 {
     gem__clear_error();
     GEM__CHECK_ARG(path && out, "gem_profile_read: NULL argument");
-    char *data;
-    size_t len;
-    gem_status_t st = gem__read_file(path, &data, &len);
-    if (st) return st;
-    json_t *root;
-    st = gem__json_parse(data, len, path, &root);
-    free(data);
-    if (st) return st;
-    st = gem__profile_from_json(root, out);
-    json_decref(root);
-    if (st && st != GEM_ERR_NO_MEMORY) return gem__fail_context(st, "%s", path);
-    return st;
+    return gem__json_load_file(path, gem__profile_from_json, out);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

@@ -196,6 +196,29 @@ gem_status_t gem__json_parse(const char *data, size_t len, const char *what, jso
     return GEM_OK;
 }
 
+gem_status_t gem__json_load(const char *data, size_t len, const char *what,
+                            gem__from_json_fn from_json, void *out)
+{
+    json_t *root;
+    gem_status_t st = gem__json_parse(data, len, what, &root);
+    if (st) return st; /* the syntax message already starts with what */
+    st = from_json(root, out);
+    json_decref(root);
+    if (st && st != GEM_ERR_NO_MEMORY) return gem__fail_context(st, "%s", what);
+    return st;
+}
+
+gem_status_t gem__json_load_file(const char *path, gem__from_json_fn from_json, void *out)
+{
+    char *data;
+    size_t len;
+    gem_status_t st = gem__read_file(path, &data, &len);
+    if (st) return st;
+    st = gem__json_load(data, len, path, from_json, out);
+    free(data);
+    return st;
+}
+
 const char *gem__json_type_name(const json_t *v)
 {
     if (!v) return "nothing";

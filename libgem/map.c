@@ -68,6 +68,13 @@ typedef struct {
     char msg[1024];           /* kept without allocating: the failure may be out of memory */
 } gem__map_job;
 
+int gem__cmp_keyed_desc(const void *a, const void *b)
+{
+    const gem__keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 /* Records a failed layer; keeps the message of the lowest one (error messages are per
  * thread, so the worker's must be copied before it is lost). */
 static void gem__map_note_failure(gem__map_job *job, int32_t l, gem_status_t st)

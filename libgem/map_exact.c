@@ -106,18 +106,6 @@ static int gem__same_gpu(const gem_profile_t *p, const int32_t *cap, int32_t a, 
     return 1;
 }
 
-typedef struct {
-    double key;
-    int32_t id;
-} gem__bb_keyed;
-
-static int gem__bb_cmp_keyed(const void *a, const void *b)
-{
-    const gem__bb_keyed *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? 1 : -1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static gem_status_t gem__bb_init(gem__bb *B, const gem__map_ctx *ctx, int32_t layer)
 {
     memset(B, 0, sizeof *B);
@@ -168,14 +156,14 @@ static gem_status_t gem__bb_init(gem__bb *B, const gem__map_ctx *ctx, int32_t la
                     gem__latency(B->prof, g, B->load[(size_t)e * S + s]);
 
     /* heaviest first: they decide the most, so good incumbents and cuts come early */
-    gem__bb_keyed *k = gem__array((size_t)E, sizeof *k);
+    gem__keyed *k = gem__array((size_t)E, sizeof *k);
     if (!k) { gem__bb_free(B); return GEM_ERR_NO_MEMORY; }
     for (int32_t e = 0; e < E; e++) {
         double sum = 0;
         for (size_t s = 0; s < S; s++) sum += B->load[(size_t)e * S + s];
-        k[e] = (gem__bb_keyed){sum, e};
+        k[e] = (gem__keyed){sum, e};
     }
-    qsort(k, (size_t)E, sizeof *k, gem__bb_cmp_keyed);
+    qsort(k, (size_t)E, sizeof *k, gem__cmp_keyed_desc);
     for (int32_t e = 0; e < E; e++) B->order[e] = k[e].id;
     free(k);
 

@@ -55,19 +55,6 @@
 /* Up to this many GPUs the search keeps a G x G table of which GPU is second to which. */
 #define GEM__RUNNER_MAX_GPUS 2048
 
-typedef struct {
-    double key;
-    int32_t id;
-} gem__keyed;
-
-/* descending key, then ascending id: deterministic */
-static int gem__cmp_keyed_desc(const void *a, const void *b)
-{
-    const gem__keyed *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? 1 : -1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 /* ---- a layer's search state --------------------------------------------------------------- */
 
 typedef struct {

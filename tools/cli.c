@@ -2,6 +2,7 @@
  * cli.c - helpers shared by the gem subcommands: option parsing, messages, file handles.
  */
 #include "cli.h"
+#include "svg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -229,34 +230,8 @@ int cli_write_text(const char *text, const char *path)
             return cli_error("cannot write to standard output: %s", strerror(errno));
         return 0;
     }
-    /* A temporary file in the same directory, renamed over the target once complete. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return cli_error("out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return cli_error("cannot create a file next to '%s': %s", path, strerror(e));
-    }
-    int e = 0;
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        e = errno;
-        close(fd);
-    } else {
-        if (fwrite(text, 1, len, f) != len) e = errno ? errno : EIO;
-        if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-    }
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return cli_error("cannot write '%s': %s", path, strerror(e));
-    }
-    free(tmp);
+    /* The one atomic writer of the tools (svg.c): the library's own is hidden inside it. */
+    if (svg_save(path, text) != 0) return cli_error("cannot write '%s': %s", path, strerror(errno));
     return 0;
 }
 

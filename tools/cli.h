@@ -91,7 +91,7 @@ int cli_read_mapping(const char *path, gem_mapping_t **out);
  *  all by the library's writers. */
 int cli_write_trace(const gem_trace_t *trace, const char *path);
 int cli_write_mapping(const gem_mapping_t *mapping, const char *path);
-/** Writes text to standard output ("-") or atomically to a file (temporary file + rename). */
+/** Writes text to standard output ("-") or to a file whole or not at all (svg_save). */
 int cli_write_text(const char *text, const char *path);
 
 /** Creates an options handle (prints the error on failure). */

@@ -6,7 +6,6 @@
 #include "commands.h"
 #include "svg.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,9 +196,7 @@ static int compare_write_svg(const compare_row *rows, int n, int best, double bo
     };
     char *text = svg_bars_render(&c);
     if (!text) return cli_error("out of memory drawing %s", path);
-    int rc = 0;
-    if (strcmp(path, "-") == 0) rc = cli_write_text(text, "-");
-    else if (svg_save(path, text) != 0) rc = cli_error("cannot write '%s': %s", path, strerror(errno));
+    int rc = cli_write_text(text, path);
     free(text);
     return rc;
 }

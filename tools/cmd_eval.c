@@ -6,7 +6,6 @@
 #include "commands.h"
 #include "svg.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,9 +160,7 @@ static int eval_write_svg(const gem_report_t *const *reports, const char *const 
         if (st == GEM_ERR_NO_MEMORY) return cli_error("out of memory drawing %s", path);
         return cli_fail(st);
     }
-    int rc = 0;
-    if (strcmp(path, "-") == 0) rc = cli_write_text(text, "-");
-    else if (svg_save(path, text) != 0) rc = cli_error("cannot write '%s': %s", path, strerror(errno));
+    int rc = cli_write_text(text, path);
     free(text);
     return rc;
 }
