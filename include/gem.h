@@ -116,13 +116,19 @@ typedef enum { GEM_COST_PER_EXPERT = 0, GEM_COST_AGGREGATE = 1 } gem_cost_model_
 
 /** Placement policies. */
 typedef enum {
-    GEM_POLICY_CONTIGUOUS = 0,  /* expert e on GPU floor(e * G / E): the engines' default */
+    GEM_POLICY_CONTIGUOUS = 0,  /* experts in id order fill GPU 0, then GPU 1, ... (expert e
+                                   on GPU floor(e * G / E) when G divides E): engines' default */
     GEM_POLICY_ROUND_ROBIN = 1, /* expert e on GPU e mod G */
-    GEM_POLICY_BALANCED = 2,    /* equal experts per GPU, heaviest first to least-loaded GPU */
+    GEM_POLICY_BALANCED = 2,    /* equal experts per GPU (unless GEM_OPT_UNEQUAL_SLOTS),
+                                   heaviest first to the least-loaded GPU with a free slot */
     GEM_POLICY_SPEED_AWARE = 3, /* as balanced, but least predicted finish time per GPU curve */
-    GEM_POLICY_GEM = 4,         /* classification + variability-aware iterative search */
-    GEM_POLICY_EPLB = 5,        /* DeepSeek EPLB-style: balanced, replicas to highest load/copy */
-    GEM_POLICY_EXACT = 6        /* branch and bound, small cases, with a time limit */
+    GEM_POLICY_GEM = 4,         /* classification + variability-aware iterative search; with
+                                   GEM_OPT_REDUNDANT_SLOTS, replicas with GEM_OPT_SHARE_RULE */
+    GEM_POLICY_EPLB = 5,        /* DeepSeek EPLB-style: replicas to the highest load per copy,
+                                   always equal shares, then balanced packing of the copies */
+    GEM_POLICY_EXACT = 6        /* branch and bound, small cases, with a time limit
+                                   (GEM_OPT_TIME_LIMIT_MS; 0 means 10 s); the mapping's policy
+                                   name is "exact-timeout" when an optimum was not proven */
 } gem_policy_t;
 #define GEM_POLICY_COUNT 7
 
@@ -133,7 +139,9 @@ typedef enum {
     GEM_BACKEND_NCCL = 2,     /* all-to-all microbenchmark (fills a profile's alltoall part) */
     GEM_BACKEND_HWLOC = 3,    /* host topology (fills host, NUMA node, CPU set) */
     GEM_BACKEND_CALLBACK = 4, /* engine-supplied runner (see gem_options_set_runner) */
-    GEM_BACKEND_MPI = 5       /* multi-node profiling across MPI ranks */
+    GEM_BACKEND_MPI = 5       /* multi-node profiling across MPI ranks: not in the library
+                                 (gem_has_backend gives 0, gem_profile_gpus
+                                 GEM_ERR_NOT_SUPPORTED); run `mpirun -np N gem profile` */
 } gem_backend_t;
 
 /** Expert classes (issue: GEM classification). */
@@ -170,8 +178,9 @@ typedef enum {
  * Options: one opaque handle, typed setters (zstd setParameter style)
  * ========================================================================================== */
 
-/** Option keys. The comment gives the type, the default and the accepted range. Setting an
- *  option with a setter of another type, or outside its range, returns
+/** Option keys. The comment gives the type, the default and the accepted range (bounds
+ *  inclusive; for arrays, of every element). Setting an option with a setter of another type
+ *  (except gem_options_set_int on a double option), or outside its range, returns
  *  GEM_ERR_INVALID_ARGUMENT and leaves the option unchanged. */
 typedef enum {
     /* general */
@@ -181,8 +190,10 @@ typedef enum {
     GEM_OPT_OBJECTIVE = 2,        /* int gem_objective_t, default MEAN */
     GEM_OPT_RESTARTS = 3,         /* int: randomised restarts of the search. [0, 1e6] default 4 */
     GEM_OPT_MAX_ITERATIONS = 4,   /* int: improving moves per restart, cap. [1, 1e9] default 100000 */
-    GEM_OPT_TIME_LIMIT_MS = 5,    /* int: wall-clock limit per call, 0 = none. [0, 1e9] default 0
-                                     (exact: default 10000) */
+    GEM_OPT_TIME_LIMIT_MS = 5,    /* int: wall-clock limit of one gem_compute_mapping call
+                                     (policies gem and exact), split over the layers each
+                                     thread handles; 0 = none. [0, 1e9] default 0 (policy
+                                     exact reads 0 as 10000) */
     /* classification */
     GEM_OPT_HEAVY_FACTOR = 6,     /* double: expert heavy in a step if load > factor x the layer's
                                      mean expert load in that step. (0, 1e6] default 1.0 */
@@ -191,57 +202,87 @@ typedef enum {
     GEM_OPT_TEMPORAL_MIN = 8,     /* double: heavy in at least this fraction (and less than
                                      consistent) -> temporal, else cold. [0, 1] default 0.05 */
     /* replication and slots */
-    GEM_OPT_REDUNDANT_SLOTS = 9,  /* int: extra expert copies per layer. [0, 2^20] default 0 */
-    GEM_OPT_SHARE_RULE = 10,      /* int gem_share_rule_t, default SPEED_WEIGHTED */
-    GEM_OPT_EXPERT_BYTES = 11,    /* int: bytes of one expert's weights; 0 = unknown. default 0 */
-    GEM_OPT_GPU_MEMORY = 12,      /* int array [G]: bytes free for experts on each GPU */
-    GEM_OPT_UNEQUAL_SLOTS = 13,   /* int 0/1: let fast GPUs hold more experts, within memory.
-                                     default 0 */
+    GEM_OPT_REDUNDANT_SLOTS = 9,  /* int: extra expert copies per layer, policies gem and eplb
+                                     only (others: GEM_ERR_NOT_SUPPORTED). [0, 2^20] default 0 */
+    GEM_OPT_SHARE_RULE = 10,      /* int gem_share_rule_t for policy gem's replicas (eplb always
+                                     shares equally). default SPEED_WEIGHTED */
+    GEM_OPT_EXPERT_BYTES = 11,    /* int: bytes of one expert's weights; 0 = unknown (memory is
+                                     then not checked). [0, 2^62] default 0 */
+    GEM_OPT_GPU_MEMORY = 12,      /* int array [G]: bytes free for experts on each GPU, exactly G
+                                     entries. [0, 2^62] default unset: the profile's memory
+                                     figures (unknown = unlimited) */
+    GEM_OPT_UNEQUAL_SLOTS = 13,   /* int 0/1: let fast GPUs hold more experts, within memory
+                                     (policies balanced, speed_aware, gem, exact; the others
+                                     ignore it). default 0 */
     /* migration-aware re-mapping */
-    GEM_OPT_MAX_MOVES = 14,       /* int: experts that may move; -1 = unlimited. default -1 */
-    GEM_OPT_MAX_MOVE_BYTES = 15,  /* int: bytes that may move; -1 = unlimited. default -1 */
+    GEM_OPT_MAX_MOVES = 14,       /* int: experts that may move; -1 = unlimited. [-1, 2^62]
+                                     default -1 */
+    GEM_OPT_MAX_MOVE_BYTES = 15,  /* int: bytes that may move; -1 = unlimited. [-1, 2^62]
+                                     default -1 */
     GEM_OPT_MIN_GAIN = 16,        /* double: relative gain under which no change is recommended.
                                      [0, 1] default 0.01 */
     /* topology */
-    GEM_OPT_TOPOLOGY_AWARE = 17,  /* int 0/1: keep tokens within a host where possible. 0 */
-    GEM_OPT_COMM_MODEL = 18,      /* int 0/1: add all-to-all time from the profile. 0 */
+    GEM_OPT_TOPOLOGY_AWARE = 17,  /* int 0/1: keep tokens within a host where possible
+                                     (policies balanced, speed_aware, gem; the others ignore
+                                     it). default 0 */
+    GEM_OPT_COMM_MODEL = 18,      /* int 0/1: gem_evaluate adds all-to-all time from the
+                                     profile's alltoall section; with TOPOLOGY_AWARE the
+                                     mapping keeps the topology-aware placement only where it
+                                     wins by compute plus all-to-all time. Experts per token:
+                                     GEM_OPT_IMPORT_TOPK. default 0 */
     GEM_OPT_TOKEN_BYTES = 19,     /* int: bytes one token's activation moves (hidden x dtype);
-                                     0 = from the profile's model. default 0 */
+                                     0 = from the profile's model. [0, 2^30] default 0 */
     /* model shape (profiling backends) */
     GEM_OPT_MODEL_HIDDEN = 20,    /* int: hidden size. [1, 2^20] default 4096 */
     GEM_OPT_MODEL_FFN = 21,       /* int: expert FFN size. [1, 2^20] default 14336 */
-    GEM_OPT_MODEL_DTYPE = 22,     /* int gem_dtype_t. default BF16 */
-    GEM_OPT_MODEL_NAME = 23,      /* string: descriptive. default "Mixtral-8x7B" */
+    GEM_OPT_MODEL_DTYPE = 22,     /* int gem_dtype_t (cuda: not FP8). default BF16 */
+    GEM_OPT_MODEL_NAME = 23,      /* string: descriptive. default unset: "Mixtral-8x7B" when
+                                     MODEL_HIDDEN and MODEL_FFN are the defaults, else none */
     /* sim backend */
     GEM_OPT_SIM_GPUS = 24,        /* int: emulated GPUs. [1, GEM_MAX_GPUS] default 4 */
     GEM_OPT_SIM_SPREAD = 25,      /* double: throughput spread (slowest is 1+spread slower than
                                      fastest). [0, 10] default 0.077 */
     GEM_OPT_SIM_SLOWDOWNS = 26,   /* double array [G]: explicit slowdown per GPU (>= 1 typical);
                                      overrides SIM_SPREAD and SIM_GPUS. values (0, 100] */
-    GEM_OPT_SIM_TILE = 27,        /* int: GEMM tile in tokens. [1, 65536] default 64 */
-    GEM_OPT_SIM_BANDWIDTH_GBS = 28, /* double: peak memory bandwidth GB/s. default 864 (L40) */
-    GEM_OPT_SIM_TFLOPS = 29,      /* double: peak matrix rate TFLOP/s. default 181 (L40 bf16) */
-    GEM_OPT_SIM_OVERHEAD_US = 30, /* double: fixed cost per GPU per layer. default 20 */
+    GEM_OPT_SIM_TILE = 27,        /* int: GEMM tile in tokens; every backend (sim, cuda,
+                                     callback) samples curves at its multiples. [1, 65536]
+                                     default 64 */
+    GEM_OPT_SIM_BANDWIDTH_GBS = 28, /* double: peak memory bandwidth GB/s. [1e-3, 1e6]
+                                       default 864 (L40) */
+    GEM_OPT_SIM_TFLOPS = 29,      /* double: peak matrix rate TFLOP/s. [1e-3, 1e6] default 181
+                                     (L40 bf16) */
+    GEM_OPT_SIM_OVERHEAD_US = 30, /* double: fixed cost per GPU per layer, before slowdown.
+                                     [0, 1e9] default 20 */
     GEM_OPT_SIM_NOISE = 31,       /* double: relative noise of each sample. [0, 0.5] default 0 */
     /* profiling (all measuring backends) */
-    GEM_OPT_PROFILE_MAX_TOKENS = 32, /* int: largest token count sampled. default 4096 */
-    GEM_OPT_PROFILE_WARMUP_MS = 33,  /* int: warm-up before timing. [0, 600000] default 2000 */
-    GEM_OPT_PROFILE_REPEATS = 34,    /* int: timed runs per point (median). [1, 10000] 20 */
+    GEM_OPT_PROFILE_MAX_TOKENS = 32, /* int: largest token count sampled (curves end at the
+                                        first tile multiple >= it; sim too).
+                                        [1, GEM_MAX_TOKENS] default 4096 */
+    GEM_OPT_PROFILE_WARMUP_MS = 33,  /* int: warm-up before timing (cuda). [0, 600000]
+                                        default 2000 */
+    GEM_OPT_PROFILE_REPEATS = 34,    /* int: timed runs per point, median kept (cuda; nccl, at
+                                        most 50; a callback runner is called once per point).
+                                        [1, 10000] default 20 */
     GEM_OPT_PROFILE_DENSE = 35,      /* int 0/1: time every tile boundary instead of refining
-                                        where the slope changes. default 0 */
+                                        where the slope changes (cuda, callback). default 0 */
     GEM_OPT_HOST_NAME = 36,          /* string: host name written into profiles. default: the
                                         machine's (gethostname) */
-    GEM_OPT_ALLTOALL_MAX_BYTES = 37, /* int: largest all-to-all message. default 64 MiB */
+    GEM_OPT_ALLTOALL_MAX_BYTES = 37, /* int: largest all-to-all message. [1, 2^62] default
+                                        64 MiB */
     GEM_OPT_INTERPOLATION = 38,      /* int gem_interpolation_t for written profiles. STEP */
     GEM_OPT_COST_MODEL = 39,         /* int gem_cost_model_t for written profiles. PER_EXPERT */
     /* importers */
     GEM_OPT_IMPORT_BATCH = 40,       /* int: tokens per step when grouping per-token records, or
-                                        when drawing steps from aggregate counts. default 256 */
-    GEM_OPT_IMPORT_STEPS = 41,       /* int: steps to draw from aggregate counts. default 64 */
+                                        when drawing steps from aggregate counts. [1, 1e12]
+                                        default 256 */
+    GEM_OPT_IMPORT_STEPS = 41,       /* int: steps to draw from aggregate counts.
+                                        [1, GEM_MAX_STEPS] default 64 */
     GEM_OPT_IMPORT_FILTER = 42,      /* string: "column=value" row filter for wide CSV */
     GEM_OPT_IMPORT_TOPK = 43,        /* int: experts per token for drawing from aggregate
-                                        counts. [1, 64] default 8 */
-    GEM_OPT_SIM_MEMORY_GB = 44       /* double: emulated free memory per GPU in GB. default 48 */
+                                        counts, and for GEM_OPT_COMM_MODEL's tokens per step.
+                                        [1, 64] default 8 */
+    GEM_OPT_SIM_MEMORY_GB = 44       /* double: emulated free memory per GPU in GB (1e9 bytes).
+                                        [0, 1e6] default 48 */
 } gem_option_t;
 
 typedef struct gem_options gem_options_t;
@@ -252,7 +293,8 @@ GEM_API void gem_options_destroy(gem_options_t *opts);
 /** Deep copy. */
 GEM_API gem_status_t gem_options_clone(const gem_options_t *opts, gem_options_t **out);
 
-/** Typed setters. An int option can also be read as double; the reverse is an error. */
+/** Typed setters. An int option can also be read as double, and a double option set with
+ *  gem_options_set_int; other mixes are an error. */
 GEM_API gem_status_t gem_options_set_int(gem_options_t *opts, gem_option_t key, int64_t value);
 GEM_API gem_status_t gem_options_set_double(gem_options_t *opts, gem_option_t key, double value);
 /** String options; the string is copied. NULL resets to the default. */
@@ -348,8 +390,11 @@ GEM_API gem_status_t gem_profile_write(const gem_profile_t *profile, const char 
 /** Serialises to a NUL-terminated string; free *out with gem_free. */
 GEM_API gem_status_t gem_profile_to_string(const gem_profile_t *profile, char **out);
 
-/** Appends the GPUs of src after those of dst (ids renumbered dst.G..). Model, interpolation
- *  and cost model must agree. Used to merge the profiles of MPI ranks. */
+/** Appends the GPUs of src after those of dst (ids renumbered dst.G..). Interpolation, cost
+ *  model and the expert shape (hidden, ffn, dtype, where both profiles give them) must agree
+ *  (GEM_ERR_SHAPE_MISMATCH): curves of different experts cannot be compared. dst's alltoall
+ *  section is dropped: it described one communicator. More than GEM_MAX_GPUS in all:
+ *  GEM_ERR_LIMIT. Used to merge the profiles of MPI ranks. */
 GEM_API gem_status_t gem_profile_append(gem_profile_t *dst, const gem_profile_t *src);
 
 /* ==========================================================================================
@@ -361,10 +406,14 @@ GEM_API int gem_has_backend(gem_backend_t backend);
 /** Constant name of a backend ("sim", "cuda", ...); "unknown" for others. */
 GEM_API const char *gem_backend_name(gem_backend_t backend);
 
-/** Builds a profile by measuring (cuda, callback, mpi) or emulating (sim) GPUs, with the model
- *  shape and backend settings of opts (may be NULL for defaults). Errors:
- *  GEM_ERR_NOT_SUPPORTED (backend not built, or one that does not make profiles: nccl, hwloc),
- *  GEM_ERR_NO_DEVICE (no GPU or driver), GEM_ERR_DEVICE (a CUDA/MPI call failed). */
+/** Builds a profile by measuring (cuda, callback) or emulating (sim) GPUs, with the model
+ *  shape and backend settings of opts (may be NULL for defaults; callback needs a runner).
+ *  Curves are sampled at multiples of GEM_OPT_SIM_TILE up to GEM_OPT_PROFILE_MAX_TOKENS.
+ *  Errors: GEM_ERR_NOT_SUPPORTED (backend not built; one that does not make profiles: nccl,
+ *  hwloc; mpi, which lives in the gem tool only; cuda with FP8), GEM_ERR_NO_DEVICE (no GPU or
+ *  driver), GEM_ERR_DEVICE (a CUDA call failed, or the runner returned a time that is
+ *  negative, zero or not finite), GEM_ERR_INVALID_ARGUMENT (callback without a runner),
+ *  GEM_ERR_LIMIT (too many tile boundaries), GEM_ERR_CANCELLED. */
 GEM_API gem_status_t gem_profile_gpus(gem_backend_t backend, const gem_options_t *opts,
                                       gem_profile_t **out);
 
@@ -464,7 +513,8 @@ GEM_API gem_status_t gem_mapping_num_placements(const gem_mapping_t *mapping, in
 /** The i-th placement of a layer, in the order added (or read). */
 GEM_API gem_status_t gem_mapping_get(const gem_mapping_t *mapping, int32_t layer, size_t i,
                                      int32_t *expert, int32_t *gpu, double *share);
-/** GPU of an expert that has exactly one placement; GEM_ERR_INVALID_ARGUMENT if replicated. */
+/** GPU of an expert that has exactly one placement; GEM_ERR_INVALID_ARGUMENT if replicated,
+ *  GEM_ERR_INVALID_INPUT if not placed. */
 GEM_API gem_status_t gem_mapping_expert_gpu(const gem_mapping_t *mapping, int32_t layer,
                                             int32_t expert, int32_t *gpu);
 /** Checks SPEC 1: every expert placed, shares in (0,1] summing to 1 within 1e-9, no expert
@@ -526,9 +576,14 @@ GEM_API gem_status_t gem_policy_from_name(const char *name, gem_policy_t *policy
 
 /** Computes a mapping of the trace's layers and experts onto the profile's GPUs.
  *  cls may be NULL (policy gem then classifies the trace itself). opts may be NULL.
- *  The trace must be complete. Deterministic for a given GEM_OPT_SEED whatever GEM_OPT_THREADS.
+ *  The trace must be complete. Deterministic for a given GEM_OPT_SEED whatever GEM_OPT_THREADS,
+ *  unless a time limit stops a search (GEM_OPT_TIME_LIMIT_MS; policy exact always has one).
  *  Errors: GEM_ERR_INCOMPLETE, GEM_ERR_SHAPE_MISMATCH (cls of another shape),
- *  GEM_ERR_INFEASIBLE (memory or slots cannot hold every expert). */
+ *  GEM_ERR_INFEASIBLE (memory or slots cannot hold every expert), GEM_ERR_NOT_SUPPORTED
+ *  (GEM_OPT_REDUNDANT_SLOTS > 0 with a policy other than gem or eplb),
+ *  GEM_ERR_INVALID_ARGUMENT (GEM_OPT_GPU_MEMORY without one entry per GPU),
+ *  GEM_ERR_INVALID_INPUT (TOPOLOGY_AWARE with COMM_MODEL and no alltoall section in the
+ *  profile), GEM_ERR_CANCELLED. */
 GEM_API gem_status_t gem_compute_mapping(const gem_profile_t *profile, const gem_trace_t *trace,
                                          gem_policy_t policy, const gem_options_t *opts,
                                          const gem_classification_t *cls, gem_mapping_t **out);
@@ -547,19 +602,23 @@ typedef enum {
     GEM_METRIC_P99 = 3,
     GEM_METRIC_TOTAL = 4,       /* sum of step latencies */
     GEM_METRIC_LOWER_BOUND = 5, /* lower bound on MEAN that no mapping with the same
-                                   constraints can beat (see docs/cost-model.md) */
+                                   constraints can beat (see docs/cost-model.md); it leaves
+                                   out all-to-all time */
     GEM_METRIC_MAX = 6,         /* largest step latency */
     GEM_METRIC_STEPS = 7,       /* number of steps (a count, as double) */
     GEM_METRIC_IMBALANCE = 8,   /* mean over (step, layer) of max_g T_g / mean_g T_g */
-    GEM_METRIC_COMM = 9,        /* mean all-to-all time per step, included in the step
-                                   latencies (GEM_OPT_COMM_MODEL; 0 without it) */
+    GEM_METRIC_COMM = 9,        /* mean all-to-all time per step (dispatch and combine, all
+                                   layers), included in the step latencies
+                                   (GEM_OPT_COMM_MODEL; 0 without it) */
     GEM_METRIC_CROSS_HOST = 10  /* fraction of tokens that need a host other than their
                                    own (GEM_OPT_COMM_MODEL; 0 without it or with one host) */
 } gem_metric_t;
 
 /** Replays the trace through the mapping with the profile's cost model. The three must agree on
  *  GPUs, layers and experts (GEM_ERR_SHAPE_MISMATCH), the trace must be complete and the
- *  mapping valid. opts may be NULL; with GEM_OPT_COMM_MODEL set it adds all-to-all time. */
+ *  mapping valid. opts may be NULL; with GEM_OPT_COMM_MODEL set it adds all-to-all time, and
+ *  fails with GEM_ERR_INVALID_INPUT when the profile has no alltoall section or the bytes per
+ *  token are unknown (GEM_OPT_TOKEN_BYTES, or the profile model's hidden size and dtype). */
 GEM_API gem_status_t gem_evaluate(const gem_profile_t *profile, const gem_trace_t *trace,
                                   const gem_mapping_t *mapping, const gem_options_t *opts,
                                   gem_report_t **out);
@@ -572,7 +631,8 @@ GEM_API gem_status_t gem_report_gpu(const gem_report_t *report, int32_t gpu, dou
                                     int64_t *straggler_count);
 /** Latency of one step. */
 GEM_API gem_status_t gem_report_step(const gem_report_t *report, int64_t step, double *us);
-/** JSON object with mean, p50, p90, p99, total and more; free with gem_free. */
+/** JSON object with mean, p50, p90, p99, total and more (comm and cross_host only with
+ *  GEM_OPT_COMM_MODEL); free with gem_free. */
 GEM_API gem_status_t gem_report_to_json(const gem_report_t *report, char **out);
 
 #ifdef GEM_EXPERIMENTAL

@@ -432,6 +432,17 @@ GEM_API gem_status_t gem_profile_append(gem_profile_t *dst, const gem_profile_t 
     if (dst->interpolation != src->interpolation || dst->cost_model != src->cost_model)
         return gem__fail(GEM_ERR_SHAPE_MISMATCH,
                          "gem_profile_append: interpolation or cost model differ");
+    /* Curves of different experts cannot sit in one profile; an unknown (0 / NULL) field
+     * is compatible with anything. */
+    if ((dst->model_hidden && src->model_hidden && dst->model_hidden != src->model_hidden) ||
+        (dst->model_ffn && src->model_ffn && dst->model_ffn != src->model_ffn) ||
+        (dst->model_dtype && src->model_dtype && strcmp(dst->model_dtype, src->model_dtype)))
+        return gem__fail(GEM_ERR_SHAPE_MISMATCH,
+                         "gem_profile_append: expert shapes differ (hidden %lld/%lld, ffn %lld/%lld, "
+                         "dtype %s/%s)", (long long)dst->model_hidden, (long long)src->model_hidden,
+                         (long long)dst->model_ffn, (long long)src->model_ffn,
+                         dst->model_dtype ? dst->model_dtype : "?",
+                         src->model_dtype ? src->model_dtype : "?");
     if ((int64_t)dst->num_gpus + src->num_gpus > GEM_MAX_GPUS)
         return gem__fail(GEM_ERR_LIMIT, "gem_profile_append: more than %d GPUs", GEM_MAX_GPUS);
     int32_t G = dst->num_gpus + src->num_gpus;

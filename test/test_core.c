@@ -211,6 +211,12 @@ static void test_profile_speeds_clone_append(void **state)
     assert_ok(gem_profile_set_gpu_string(p, 2, "host", "node7"));
     assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_profile_set_gpu_string(p, 2, "colour", "red"));
     assert_ok(gem_profile_clone(p, &c));
+    /* profiles of different experts do not merge */
+    p->model_hidden = 4096;
+    c->model_hidden = 7168;
+    assert_gem(GEM_ERR_SHAPE_MISMATCH, gem_profile_append(p, c));
+    assert_error_has("expert shapes differ");
+    c->model_hidden = 0; /* unknown is compatible */
     assert_ok(gem_profile_append(p, c));
     int32_t G;
     assert_ok(gem_profile_num_gpus(p, &G));
