@@ -235,7 +235,7 @@ typedef enum {
     /* model shape (profiling backends) */
     GEM_OPT_MODEL_HIDDEN = 20,    /* int: hidden size. [1, 2^20] default 4096 */
     GEM_OPT_MODEL_FFN = 21,       /* int: expert FFN size. [1, 2^20] default 14336 */
-    GEM_OPT_MODEL_DTYPE = 22,     /* int gem_dtype_t (cuda: not FP8). default BF16 */
+    GEM_OPT_MODEL_DTYPE = 22,     /* int gem_dtype_t; the cuda backend has no FP8. default BF16 */
     GEM_OPT_MODEL_NAME = 23,      /* string: descriptive. default unset: "Mixtral-8x7B" when
                                      MODEL_HIDDEN and MODEL_FFN are the defaults, else none */
     /* sim backend */

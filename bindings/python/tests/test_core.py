@@ -34,8 +34,8 @@ class TestLibrary(unittest.TestCase):
             self.skipTest("gem.h not found next to the bindings")
         with open(header, encoding="utf-8") as f:
             text = f.read()
+        text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)  # comments name no functions
         declared = set(re.findall(r"\b(gem_[a-z0-9_]+)\s*\(", text))
-        declared.discard("gem_xxx_destroy")  # from a comment
         self.assertEqual(declared - {p[0] for p in _lib._PROTOTYPES}, set())
         # Same number of parameters, and pointer parameters where the header has pointers.
         protos = {name: argtypes for name, _, argtypes in _lib._PROTOTYPES}
