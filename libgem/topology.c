@@ -10,7 +10,9 @@
  *   independently. P_g = 1 - prod over g's copies (1 - w q_e) is the probability that a token
  *   needs GPU g; P_h = 1 - prod over h's GPUs (1 - P_g) that it needs host h. A token is sent
  *   once to every host it needs (and forwarded inside it), so cross-host sends per step are
- *   T sum_h (1 - G_h / G) P_h of T sum_h P_h in all.
+ *   T sum_h (1 - G_h / G) P_h of T sum_h P_h in all (what topology-aware placement lowers).
+ *   GEM_METRIC_CROSS_HOST is another figure: the share of tokens that need at least one host
+ *   other than their own, 1 - sum_j (G_j / G) prod over h != j of (1 - P_h).
  *   Time: the measured all-to-all is the link that counts: between hosts when there are two or
  *   more (units = hosts), else between GPUs (units = GPUs). GPU g sends
  *   s_g = b T / G (sum_u P_u - P_u(g)) bytes and receives r_g = b T (1 - G_u / G) P_u / G_u

@@ -43,6 +43,8 @@ static const char eval_help[] =
 
 typedef struct {
     double mean, p50, p90, p99, total, lower_bound, max, steps, imbalance;
+    int comm;                 /* --comm: the all-to-all figures below are filled */
+    double comm_us, cross_host;
 } eval_figures;
 
 static int eval_figures_get(const gem_report_t *r, eval_figures *f)
@@ -55,6 +57,11 @@ static int eval_figures_get(const gem_report_t *r, eval_figures *f)
                       &f->lower_bound, &f->max, &f->steps, &f->imbalance};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         gem_status_t st = gem_report_get(r, keys[i], dest[i]);
+        if (st != GEM_OK) return cli_fail(st);
+    }
+    if (f->comm) {
+        gem_status_t st = gem_report_get(r, GEM_METRIC_COMM, &f->comm_us);
+        if (st == GEM_OK) st = gem_report_get(r, GEM_METRIC_CROSS_HOST, &f->cross_host);
         if (st != GEM_OK) return cli_fail(st);
     }
     return 0;
@@ -79,6 +86,12 @@ static int eval_print_json(const gem_report_t *r, const eval_figures *f, int32_t
     cli_json_number(stdout, f->max);
     printf(", \"steps\": %.0f, \"imbalance\": ", f->steps);
     cli_json_number(stdout, f->imbalance);
+    if (f->comm) {
+        printf(", \"comm\": ");
+        cli_json_number(stdout, f->comm_us);
+        printf(", \"cross_host\": ");
+        cli_json_number(stdout, f->cross_host);
+    }
     printf(", \"unit\": \"us\", \"policy\": ");
     cli_json_string(stdout, policy);
     printf(", \"gpus\": [");
@@ -113,8 +126,15 @@ static int eval_print_table(const gem_report_t *r, const eval_figures *f, int32_
     printf("  lower bound  %14.3f  (mean; no mapping can do better)\n", f->lower_bound);
     if (f->lower_bound > 0)
         printf("  gap to bound %13.2f %%\n", (f->mean / f->lower_bound - 1.0) * 100.0);
-    printf("  imbalance    %14.4f  (mean over layers of slowest / average GPU time)\n\n",
+    printf("  imbalance    %14.4f  (mean over layers of slowest / average GPU time)\n",
            f->imbalance);
+    if (f->comm) {
+        printf("  all-to-all   %14.3f  (mean per step, included in the latencies above)\n",
+               f->comm_us);
+        printf("  cross-host   %14.4f  (fraction of tokens sent to another host)\n",
+               f->cross_host);
+    }
+    printf("\n");
 
     double layers_run = f->steps * (double)L;
     printf("  GPU      busy (us)   busy %%   straggler   straggler %%\n");
@@ -207,9 +227,10 @@ int gem_cmd_eval(int argc, char **argv)
         goto done;
     }
 
-    eval_figures f;
+    eval_figures f = {0};
     int32_t G = 0, L = 0, E = 0;
     const char *policy = NULL;
+    f.comm = comm;
     if ((rc = eval_figures_get(report, &f))) goto done;
     if ((st = gem_mapping_shape(mapping, &G, &L, &E)) != GEM_OK ||
         (st = gem_mapping_get_policy_name(mapping, &policy)) != GEM_OK) {

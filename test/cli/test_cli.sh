@@ -156,6 +156,28 @@ ok "map replicated" map --policy eplb $P -o "$T/m-rep.json" --redundant-slots 4
 ok "eval replicated" eval $P --mapping "$T/m-rep.json" --json
 check "map with replicas has extra placements" json_check "$T/m-rep.json" \
     'all(len(l["placements"]) == 16 + 4 for l in d["layers"])'
+# --comm: all-to-all time from the profile's measured figures, shown and added to the steps
+python3 -S - "$T/p.json" "$T/p-a2a.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["alltoall"] = {"bytes": [65536, 1048576], "time_us": [[30, 120]] * len(d["gpus"])}
+for i, g in enumerate(d["gpus"]):
+    g["host"] = "node%d" % (i // 2)
+json.dump(d, open(sys.argv[2], "w"))
+PY
+ok "eval --comm --json" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --comm --json
+cp "$OUT" "$T/e-comm.json"
+ok "eval without --comm" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --json
+cp "$OUT" "$T/e-nocomm.json"
+check "eval --comm reports comm and cross_host, added to the mean" python3 -c "
+import json
+c = json.load(open('$T/e-comm.json')); n = json.load(open('$T/e-nocomm.json'))
+assert c['comm'] > 0 and 0 <= c['cross_host'] <= 1 and 'comm' not in n
+assert abs(c['mean'] - n['mean'] - c['comm']) <= 1e-9 * c['mean']
+"
+ok "eval --comm table" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --comm
+check "eval --comm table shows all-to-all" grep -q "all-to-all" "$OUT"
+bad "eval --comm without figures" 1 "alltoall" eval $P --mapping "$T/m-rep.json" --comm
 # the result does not depend on the number of threads
 ok "map gem 1 thread" map --policy gem $P -o "$T/m-th1.json" --threads 1 --seed 7 -q
 ok "map gem 2 threads" map --policy gem $P -o "$T/m-th2.json" --threads 2 --seed 7 -q
