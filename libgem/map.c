@@ -140,10 +140,11 @@ static void gem__map_run(gem__map_job *job, int threads)
     free(tids);
 }
 
-/* Checks what a policy returned for one layer: SPEC 1 rules, no expert twice on a GPU, and
- * no GPU over its slots. A failure here is a bug in the policy. */
+/* Checks what a policy returned for one layer: SPEC 1 rules (gem__mapping_validate_layer,
+ * which also refuses an expert twice on a GPU) and no GPU over its slots. A failure here is
+ * a bug in the policy. */
 static gem_status_t gem__check_policy_layer(const gem__map_ctx *ctx, const gem_mapping_t *m,
-                                            int32_t l, int32_t *count, int32_t *last_expert)
+                                            int32_t l, int32_t *count)
 {
     gem_status_t st = gem__mapping_validate_layer(m, l);
     if (st) return st;
@@ -155,36 +156,17 @@ static gem_status_t gem__check_policy_layer(const gem__map_ctx *ctx, const gem_m
         if (count[g] > ctx->slots[g])
             return gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: gpu %d holds %d experts, %d slots",
                              (int)l, (int)g, (int)count[g], (int)ctx->slots[g]);
-    /* duplicates: mark each GPU with the last expert seen on it, experts visited in order */
-    int32_t *order = gem__array(lm->n ? lm->n : 1, sizeof *order);
-    int32_t *start = gem__array((size_t)ctx->num_experts + 1, sizeof *start);
-    if (!order || !start) { free(order); free(start); return GEM_ERR_NO_MEMORY; }
-    for (size_t i = 0; i < lm->n; i++) start[lm->p[i].expert + 1]++;
-    for (int32_t e = 0; e < ctx->num_experts; e++) start[e + 1] += start[e];
-    for (size_t i = 0; i < lm->n; i++) order[start[lm->p[i].expert]++] = (int32_t)i;
-    for (int32_t g = 0; g < G; g++) last_expert[g] = -1;
-    for (size_t k = 0; k < lm->n && !st; k++) {
-        const gem__placement *q = &lm->p[order[k]];
-        if (last_expert[q->gpu] == q->expert)
-            st = gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: expert %d placed twice on gpu %d",
-                           (int)l, (int)q->expert, (int)q->gpu);
-        last_expert[q->gpu] = q->expert;
-    }
-    free(order);
-    free(start);
-    return st;
+    return GEM_OK;
 }
 
 static gem_status_t gem__check_policy_output(const gem__map_ctx *ctx, const gem_mapping_t *m,
                                              gem_policy_t policy)
 {
     int32_t *count = gem__array((size_t)ctx->num_gpus, sizeof *count);
-    int32_t *last = gem__array((size_t)ctx->num_gpus, sizeof *last);
-    gem_status_t st = (!count || !last) ? GEM_ERR_NO_MEMORY : GEM_OK;
+    gem_status_t st = !count ? GEM_ERR_NO_MEMORY : GEM_OK;
     for (int32_t l = 0; l < ctx->num_layers && !st; l++)
-        st = gem__check_policy_layer(ctx, m, l, count, last);
+        st = gem__check_policy_layer(ctx, m, l, count);
     free(count);
-    free(last);
     if (st && st != GEM_ERR_NO_MEMORY)
         return gem__fail_context(GEM_ERR_INTERNAL, "policy %s made an invalid mapping (a bug)",
                                  gem_policy_name(policy));

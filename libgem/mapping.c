@@ -214,6 +214,36 @@ GEM_API gem_status_t gem_mapping_gpu_slots(const gem_mapping_t *m, int32_t layer
     return GEM_OK;
 }
 
+/* SPEC 1: no GPU holds the same expert twice. gem_mapping_add refuses a second copy, but
+ * policies and readers fill layer maps directly, so validation checks it too: placements in
+ * expert order (a counting sort), each GPU marked with the last expert seen on it. Ids must
+ * already be in range. */
+static gem_status_t gem__check_no_duplicates(const gem_mapping_t *m, int32_t layer)
+{
+    const gem__layer_map *lm = &m->layers[layer];
+    size_t *order = gem__array(lm->n ? lm->n : 1, sizeof *order);
+    size_t *start = gem__array((size_t)m->num_experts + 1, sizeof *start);
+    int32_t *last = gem__array((size_t)m->num_gpus, sizeof *last);
+    gem_status_t st = (!order || !start || !last) ? GEM_ERR_NO_MEMORY : GEM_OK;
+    if (!st) {
+        for (size_t i = 0; i < lm->n; i++) start[lm->p[i].expert + 1]++;
+        for (int32_t e = 0; e < m->num_experts; e++) start[e + 1] += start[e];
+        for (size_t i = 0; i < lm->n; i++) order[start[lm->p[i].expert]++] = i;
+        for (int32_t g = 0; g < m->num_gpus; g++) last[g] = -1;
+    }
+    for (size_t k = 0; k < lm->n && !st; k++) {
+        const gem__placement *q = &lm->p[order[k]];
+        if (last[q->gpu] == q->expert)
+            st = gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: expert %d placed twice on gpu %d",
+                           (int)layer, (int)q->expert, (int)q->gpu);
+        last[q->gpu] = q->expert;
+    }
+    free(order);
+    free(start);
+    free(last);
+    return st;
+}
+
 gem_status_t gem__mapping_validate_layer(const gem_mapping_t *m, int32_t layer)
 {
     const gem__layer_map *lm = &m->layers[layer];
@@ -231,7 +261,7 @@ gem_status_t gem__mapping_validate_layer(const gem_mapping_t *m, int32_t layer)
         else
             sum[p->expert] += p->share;
     }
-    /* (expert, gpu) pairs are unique by construction through gem_mapping_add. */
+    if (!st) st = gem__check_no_duplicates(m, layer);
     for (int32_t e = 0; e < m->num_experts && !st; e++) {
         if (sum[e] == 0)
             st = gem__fail(GEM_ERR_INVALID_INPUT, "layer %d: expert %d has no placement",

@@ -304,6 +304,15 @@ static void test_mapping_rules(void **state)
     assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_mapping_expert_gpu(m, 0, 2, &g));
     assert_ok(gem_mapping_gpu_slots(m, 0, 0, &slots));
     assert_int_equal(slots, 2);
+    /* a layer map filled directly (as policies and readers do) is checked for duplicates */
+    gem_mapping_t *d = NULL;
+    assert_ok(gem_mapping_create(&d, 2, 1, 2));
+    assert_ok(gem__layer_map_add(&d->layers[0], 0, 1, 0.5));
+    assert_ok(gem__layer_map_add(&d->layers[0], 1, 0, 1.0));
+    assert_ok(gem__layer_map_add(&d->layers[0], 0, 1, 0.5));
+    assert_gem(GEM_ERR_INVALID_INPUT, gem_mapping_validate(d));
+    assert_error_has("expert 0 placed twice on gpu 1");
+    gem_mapping_destroy(d);
     gem_mapping_t *c = NULL;
     assert_ok(gem_mapping_set_policy_name(m, "hand"));
     assert_ok(gem_mapping_clone(m, &c));
