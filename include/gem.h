@@ -229,7 +229,7 @@ typedef enum {
                                      profile's alltoall section; with TOPOLOGY_AWARE the
                                      mapping keeps the topology-aware placement only where it
                                      wins by compute plus all-to-all time. Experts per token:
-                                     GEM_OPT_IMPORT_TOPK. default 0 */
+                                     GEM_OPT_EXPERTS_PER_TOKEN. default 0 */
     GEM_OPT_TOKEN_BYTES = 19,     /* int: bytes one token's activation moves (hidden x dtype);
                                      0 = from the profile's model. [0, 2^30] default 0 */
     /* model shape (profiling backends) */
@@ -279,10 +279,22 @@ typedef enum {
                                         [1, GEM_MAX_STEPS] default 64 */
     GEM_OPT_IMPORT_FILTER = 42,      /* string: "column=value" row filter for wide CSV */
     GEM_OPT_IMPORT_TOPK = 43,        /* int: experts per token for drawing from aggregate
-                                        counts, and for GEM_OPT_COMM_MODEL's tokens per step.
+                                        counts, and for GEM_OPT_COMM_MODEL's tokens per step
+                                        when GEM_OPT_EXPERTS_PER_TOKEN is unset.
                                         [1, 64] default 8 */
-    GEM_OPT_SIM_MEMORY_GB = 44       /* double: emulated free memory per GPU in GB (1e9 bytes).
+    GEM_OPT_SIM_MEMORY_GB = 44,      /* double: emulated free memory per GPU in GB (1e9 bytes).
                                         [0, 1e6] default 48 */
+    /* engine exports */
+    GEM_OPT_FIRST_DENSE_LAYERS = 45, /* int: dense (non-MoE) decoder layers before the first MoE
+                                        layer (DeepSeek-V3: 3), for gem_mapping_export_opts:
+                                        the mapping's layer l is the model's layer l + this
+                                        (TensorRT-LLM keys), and the SGLang and EPLB tables
+                                        start with this many rows of the trivial layout (slot
+                                        j holds expert j mod E). [0, 2^16] default 0 */
+    /* communication model */
+    GEM_OPT_EXPERTS_PER_TOKEN = 46   /* int: experts per token (the router's top-k) for
+                                        GEM_OPT_COMM_MODEL; 0 = unset: GEM_OPT_IMPORT_TOPK.
+                                        [0, 1024] default 0 */
 } gem_option_t;
 
 typedef struct gem_options gem_options_t;
@@ -536,6 +548,15 @@ GEM_API gem_status_t gem_mapping_export(const gem_mapping_t *mapping, gem_export
                                         const char *path);
 GEM_API gem_status_t gem_mapping_export_string(const gem_mapping_t *mapping,
                                                gem_export_format_t format, char **out);
+/** Both with options (may be NULL): GEM_OPT_FIRST_DENSE_LAYERS numbers the layers as the
+ *  model does, dense layers included. With NULL options, or that option at 0, the text is the
+ *  same as the two above write. */
+GEM_API gem_status_t gem_mapping_export_opts(const gem_mapping_t *mapping,
+                                             gem_export_format_t format,
+                                             const gem_options_t *opts, const char *path);
+GEM_API gem_status_t gem_mapping_export_string_opts(const gem_mapping_t *mapping,
+                                                    gem_export_format_t format,
+                                                    const gem_options_t *opts, char **out);
 
 /* ==========================================================================================
  * Classification of experts (GEM)

@@ -8,9 +8,17 @@
  * what was evaluated. Within a GPU, slots are ordered by expert id so that the output is
  * deterministic.
  *
- * Layers are the mapping's MoE layers 0..L-1. Engines count the model's decoder layers, which
- * include dense ones (DeepSeek-V3: 3 dense layers first); the TensorRT-LLM output says so in
- * a comment.
+ * Layers: engines count the model's decoder layers, dense ones included (DeepSeek-V3 has 3
+ * dense layers first, so SGLang wants 61 rows where the mapping has 58 MoE layers).
+ * GEM_OPT_FIRST_DENSE_LAYERS = D makes the mapping's layer l the model's layer D + l:
+ * TensorRT-LLM's keys are shifted, and the SGLang and EPLB tables, which have one row per
+ * model layer, start with D rows for the dense layers. Those rows hold the trivial layout,
+ * slot j -> expert j mod E, the one SGLang itself starts from (--init-expert-location
+ * trivial): the engine never routes a token through a dense layer, but it still derives its
+ * expert-to-slot tables from every row, and a row that left an expert without a slot (all
+ * zeros, as the recorder's logical_count has there) would give that expert no replica to
+ * dispatch to. Every expert has a slot in it because a valid mapping has at least E slots per
+ * layer.
  */
 #include "internal.h"
 
@@ -24,8 +32,10 @@
  * by expert id within a GPU. */
 typedef struct {
     int32_t L, E, G, S;   /* S: slots per GPU */
+    int32_t D;            /* dense layers before the first MoE layer (rows of `trivial`) */
     int32_t *phy;         /* [L][G*S] */
-    int32_t max_replicas; /* over every expert of every layer */
+    int32_t *trivial;     /* [G*S]: slot j -> expert j mod E, the rows of the dense layers */
+    int32_t max_replicas; /* over every expert of every row, the trivial one included */
 } gem__layout;
 
 static const char *gem__format_name(gem_export_format_t f)
@@ -45,8 +55,9 @@ static int gem__placement_cmp(const void *a, const void *b)
     return (x->expert > y->expert) - (x->expert < y->expert);
 }
 
-/* Checks what the engines can express and builds the slot layout. */
-static gem_status_t gem__build_layout(const gem_mapping_t *m, const char *engine, gem__layout *out)
+/* Checks what the engines can express and builds the slot layout, with D dense layers first. */
+static gem_status_t gem__build_layout(const gem_mapping_t *m, const char *engine, int32_t D,
+                                      gem__layout *out)
 {
     gem_status_t st = gem_mapping_validate(m);
     if (st) return gem__fail_context(st, "cannot export an invalid mapping");
@@ -56,7 +67,7 @@ static gem_status_t gem__build_layout(const gem_mapping_t *m, const char *engine
     int32_t *slots = gem__array((size_t)G, sizeof *slots);
     int32_t *copies = gem__array((size_t)E, sizeof *copies);
     gem__placement *sorted = NULL;
-    int32_t *phy = NULL;
+    int32_t *phy = NULL, *trivial = NULL;
     if (!slots || !copies) { st = GEM_ERR_NO_MEMORY; goto done; }
     /* Pass 1: equal slots everywhere, equal replica shares. */
     for (int32_t l = 0; l < L && !st; l++) {
@@ -88,20 +99,27 @@ static gem_status_t gem__build_layout(const gem_mapping_t *m, const char *engine
     width = (size_t)G * (size_t)S;
     phy = gem__array((size_t)L * width, sizeof *phy);
     sorted = gem__array(width, sizeof *sorted);
-    if (!phy || !sorted) { st = GEM_ERR_NO_MEMORY; goto done; }
+    trivial = gem__array(width, sizeof *trivial);
+    if (!phy || !sorted || !trivial) { st = GEM_ERR_NO_MEMORY; goto done; }
+    for (size_t j = 0; j < width; j++) trivial[j] = (int32_t)(j % (size_t)E);
+    /* The trivial row gives expert 0 ceil(G*S / E) slots; some expert of every MoE layer has
+     * as many already (pigeonhole), so this changes nothing but keeps log2phy's bound local. */
+    if (D > 0 && (int32_t)((width + (size_t)E - 1) / (size_t)E) > max_rep)
+        max_rep = (int32_t)((width + (size_t)E - 1) / (size_t)E);
     for (int32_t l = 0; l < L; l++) {
         const gem__layer_map *lm = &m->layers[l];
         memcpy(sorted, lm->p, width * sizeof *sorted);
         qsort(sorted, width, sizeof *sorted, gem__placement_cmp);
         for (size_t j = 0; j < width; j++) phy[(size_t)l * width + j] = sorted[j].expert;
     }
-    *out = (gem__layout){L, E, G, S, phy, max_rep};
-    phy = NULL;
+    *out = (gem__layout){L, E, G, S, D, phy, trivial, max_rep};
+    phy = trivial = NULL;
 done:
     free(slots);
     free(copies);
     free(sorted);
     free(phy);
+    free(trivial);
     return st;
 }
 
@@ -114,14 +132,24 @@ static void gem__put_ints(gem__buf *b, const int32_t *x, size_t n)
 
 static size_t gem__width(const gem__layout *y) { return (size_t)y->G * (size_t)y->S; }
 
-/* "key": [ one array per layer ] for the slot-to-expert table. */
+/* Rows of the model's layers: D dense, then the L MoE layers. */
+static int64_t gem__rows(const gem__layout *y) { return (int64_t)y->D + y->L; }
+
+/* Slot-to-expert row of model layer r. */
+static const int32_t *gem__row(const gem__layout *y, int64_t r)
+{
+    if (r < y->D) return y->trivial;
+    return y->phy + (size_t)(r - y->D) * gem__width(y);
+}
+
+/* "key": [ one array per model layer ] for the slot-to-expert table. */
 static void gem__put_phy(gem__buf *b, const gem__layout *y, const char *key)
 {
     gem__buf_printf(b, "  \"%s\": [\n", key);
-    for (int32_t l = 0; l < y->L; l++) {
+    for (int64_t r = 0; r < gem__rows(y); r++) {
         GEM__PUTS(b, "    ");
-        gem__put_ints(b, y->phy + (size_t)l * gem__width(y), gem__width(y));
-        if (l + 1 < y->L) GEM__PUTS(b, ",\n");
+        gem__put_ints(b, gem__row(y, r), gem__width(y));
+        if (r + 1 < gem__rows(y)) GEM__PUTS(b, ",\n");
         else GEM__PUTS(b, "\n");
     }
     GEM__PUTS(b, "  ]");
@@ -134,8 +162,8 @@ static void gem__put_sglang(gem__buf *b, const gem__layout *y)
     GEM__PUTS(b, "\n}\n");
 }
 
-/* DeepSeek's EPLB tensors: phy2log [L][G*S], log2phy [L][E][max replicas] padded with -1
- * (slots of each expert ascending), logcnt [L][E]. */
+/* DeepSeek's EPLB tensors: phy2log [D+L][G*S], log2phy [D+L][E][max replicas] padded with -1
+ * (slots of each expert ascending), logcnt [D+L][E]; the dense rows follow the trivial row. */
 static gem_status_t gem__put_eplb(gem__buf *b, const gem__layout *y)
 {
     size_t W = gem__width(y), R = (size_t)y->max_replicas;
@@ -149,10 +177,11 @@ static gem_status_t gem__put_eplb(gem__buf *b, const gem__layout *y)
     GEM__PUTS(b, "{\n");
     gem__put_phy(b, y, "phy2log");
     GEM__PUTS(b, ",\n  \"log2phy\": [\n");
-    for (int32_t l = 0; l < y->L; l++) {
+    const int64_t rows = gem__rows(y);
+    for (int64_t l = 0; l < rows; l++) {
         for (size_t i = 0; i < (size_t)y->E * R; i++) log2phy[i] = -1;
         memset(cnt, 0, (size_t)y->E * sizeof *cnt);
-        const int32_t *phy = y->phy + (size_t)l * W;
+        const int32_t *phy = gem__row(y, l);
         for (size_t j = 0; j < W; j++) {
             int32_t e = phy[j];
             log2phy[(size_t)e * R + (size_t)cnt[e]++] = (int32_t)j;
@@ -162,17 +191,17 @@ static gem_status_t gem__put_eplb(gem__buf *b, const gem__layout *y)
             if (e) GEM__PUTS(b, ", ");
             gem__put_ints(b, log2phy + (size_t)e * R, R);
         }
-        if (l + 1 < y->L) GEM__PUTS(b, "],\n");
+        if (l + 1 < rows) GEM__PUTS(b, "],\n");
         else GEM__PUTS(b, "]\n");
     }
     GEM__PUTS(b, "  ],\n  \"logcnt\": [\n");
-    for (int32_t l = 0; l < y->L; l++) {
+    for (int64_t l = 0; l < rows; l++) {
         memset(cnt, 0, (size_t)y->E * sizeof *cnt);
-        const int32_t *phy = y->phy + (size_t)l * W;
+        const int32_t *phy = gem__row(y, l);
         for (size_t j = 0; j < W; j++) cnt[phy[j]]++;
         GEM__PUTS(b, "    ");
         gem__put_ints(b, cnt, (size_t)y->E);
-        if (l + 1 < y->L) GEM__PUTS(b, ",\n");
+        if (l + 1 < rows) GEM__PUTS(b, ",\n");
         else GEM__PUTS(b, "\n");
     }
     GEM__PUTS(b, "  ]\n}\n");
@@ -182,33 +211,37 @@ static gem_status_t gem__put_eplb(gem__buf *b, const gem__layout *y)
 }
 
 /* TensorRT-LLM's MoeLoadBalancerConfig YAML (moe_config.load_balancer): num_slots and, per
- * layer, the expert of every slot; every successive num_slots/ep_size slots belong to one
- * rank. layer_updates_per_iter 0 keeps the placement static. */
+ * MoE layer (keyed by the model's layer index), the expert of every slot; every successive
+ * num_slots/ep_size slots belong to one rank. Dense layers have no entry. layer_updates_per_iter
+ * 0 keeps the placement static. */
 static void gem__put_trtllm(gem__buf *b, const gem__layout *y)
 {
     gem__buf_printf(b, "# TensorRT-LLM MoE load balancer configuration written by libgem %s:\n"
-                    "# %d GPUs x %d slots. The keys of initial_global_assignments are the\n"
-                    "# mapping's MoE layers 0..%d; if the model has dense layers before its first\n"
-                    "# MoE layer (DeepSeek-V3 has 3), add their count to every key.\n",
-                    GEM_VERSION_STRING, (int)y->G, (int)y->S, (int)(y->L - 1));
+                    "# %d GPUs x %d slots. The keys of initial_global_assignments are the model's\n"
+                    "# layers %d..%d: MoE layers 0..%d after %d dense layer%s\n"
+                    "# (GEM_OPT_FIRST_DENSE_LAYERS, gem export --first-dense-layers).\n",
+                    GEM_VERSION_STRING, (int)y->G, (int)y->S, (int)y->D,
+                    (int)(y->D + y->L - 1), (int)(y->L - 1), (int)y->D, y->D == 1 ? "" : "s");
     gem__buf_printf(b, "num_slots: %zu\n", gem__width(y));
     GEM__PUTS(b, "initial_global_assignments:\n");
-    for (int32_t l = 0; l < y->L; l++) {
-        gem__buf_printf(b, "  %d: ", (int)l);
-        gem__put_ints(b, y->phy + (size_t)l * gem__width(y), gem__width(y));
+    for (int64_t r = y->D; r < gem__rows(y); r++) {
+        gem__buf_printf(b, "  %lld: ", (long long)r);
+        gem__put_ints(b, gem__row(y, r), gem__width(y));
         GEM__PUTS(b, "\n");
     }
     GEM__PUTS(b, "layer_updates_per_iter: 0\n");
 }
 
 static gem_status_t gem__export_text(const gem_mapping_t *m, gem_export_format_t format,
-                                     gem__buf *b)
+                                     const gem_options_t *opts, gem__buf *b)
 {
     GEM__CHECK_ARG(format == GEM_EXPORT_SGLANG || format == GEM_EXPORT_EPLB ||
                        format == GEM_EXPORT_TRTLLM,
                    "export format %d is not one of gem_export_format_t", (int)format);
+    /* [0, 2^16], checked when it was set */
+    const int32_t D = (int32_t)gem__opt_int(opts, GEM_OPT_FIRST_DENSE_LAYERS);
     gem__layout y;
-    gem_status_t st = gem__build_layout(m, gem__format_name(format), &y);
+    gem_status_t st = gem__build_layout(m, gem__format_name(format), D, &y);
     if (st) return st;
     switch (format) {
     case GEM_EXPORT_SGLANG: gem__put_sglang(b, &y); break;
@@ -216,18 +249,20 @@ static gem_status_t gem__export_text(const gem_mapping_t *m, gem_export_format_t
     case GEM_EXPORT_TRTLLM: gem__put_trtllm(b, &y); break;
     }
     free(y.phy);
+    free(y.trivial);
     if (!st && b->failed) st = gem__fail(GEM_ERR_NO_MEMORY, "out of memory exporting the mapping");
     return st;
 }
 
-GEM_API gem_status_t gem_mapping_export_string(const gem_mapping_t *m, gem_export_format_t format,
-                                               char **out)
+GEM_API gem_status_t gem_mapping_export_string_opts(const gem_mapping_t *m,
+                                                    gem_export_format_t format,
+                                                    const gem_options_t *opts, char **out)
 {
     gem__clear_error();
     GEM__CHECK_ARG(m && out, "gem_mapping_export_string: NULL argument");
     gem__buf b;
     gem__buf_init(&b);
-    gem_status_t st = gem__export_text(m, format, &b);
+    gem_status_t st = gem__export_text(m, format, opts, &b);
     if (st) {
         gem__buf_free(&b);
         return st;
@@ -236,15 +271,29 @@ GEM_API gem_status_t gem_mapping_export_string(const gem_mapping_t *m, gem_expor
     return GEM_OK;
 }
 
-GEM_API gem_status_t gem_mapping_export(const gem_mapping_t *m, gem_export_format_t format,
-                                        const char *path)
+GEM_API gem_status_t gem_mapping_export_opts(const gem_mapping_t *m, gem_export_format_t format,
+                                             const gem_options_t *opts, const char *path)
 {
     gem__clear_error();
     GEM__CHECK_ARG(m && path, "gem_mapping_export: NULL argument");
     gem__buf b;
     gem__buf_init(&b);
-    gem_status_t st = gem__export_text(m, format, &b);
+    gem_status_t st = gem__export_text(m, format, opts, &b);
     if (!st) st = gem__write_file_atomic(path, b.data, b.len);
     gem__buf_free(&b);
     return st;
+}
+
+GEM_API gem_status_t gem_mapping_export_string(const gem_mapping_t *m, gem_export_format_t format,
+                                               char **out)
+{
+    gem__clear_error();
+    return gem_mapping_export_string_opts(m, format, NULL, out);
+}
+
+GEM_API gem_status_t gem_mapping_export(const gem_mapping_t *m, gem_export_format_t format,
+                                        const char *path)
+{
+    gem__clear_error();
+    return gem_mapping_export_opts(m, format, NULL, path);
 }

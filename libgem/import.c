@@ -7,7 +7,8 @@
  *   GEM_OPT_IMPORT_TOPK distinct experts with probability proportional to the counts (each
  *   pick among the experts the token has not chosen yet), reproducibly for GEM_OPT_SEED.
  *   [N][L][E] gives N steps directly. Layers whose counts are all zero (in every step) are
- *   dense layers, skipped; the others are renumbered 0..L-1 in order.
+ *   dense layers, skipped; the others are renumbered 0..L-1 in order. The note says how many
+ *   dense layers lead, the GEM_OPT_FIRST_DENSE_LAYERS that exports this model's layers need.
  * GEM_IMPORT_WIDE_CSV: ",dataset,iteration,layer_idx,0,1,...,E-1" (HarMoEny). Columns before
  *   the first numerically named one are descriptive; "iteration" (or "step") and "layer_idx"
  *   (or "layer") are required. GEM_OPT_IMPORT_FILTER "column=value" keeps the rows whose
@@ -310,6 +311,17 @@ static gem_status_t gem__import_sglang(const char *data, size_t len, const gem_o
             gem__buf_printf(note, " %d", (int)l);
         }
         gem__buf_printf(note, "; the other %d are numbered 0..%d\n", (int)kept, (int)(kept - 1));
+        /* Engines number the model's layers, dense ones included: say how to get back there. */
+        const int32_t lead = keep[0], later = c.L - kept - keep[0];
+        if (lead > 0)
+            gem__buf_printf(note, "%d leading dense layer%s: exports with "
+                            "GEM_OPT_FIRST_DENSE_LAYERS %d (gem export --first-dense-layers "
+                            "%d) number the layers as the model does\n",
+                            (int)lead, lead > 1 ? "s" : "", (int)lead, (int)lead);
+        if (later > 0)
+            gem__buf_printf(note, "%d dense layer%s after the first MoE layer: exports "
+                            "number the layers without %s\n", (int)later,
+                            later > 1 ? "s" : "", later > 1 ? "them" : "it");
     }
     if (!st) st = gem_trace_create(&t, kept, c.E);
     if (!st && c.N) {

@@ -66,6 +66,8 @@ static const opt_desc gem__opts[GEM__NUM_OPTIONS] = {
     [GEM_OPT_IMPORT_FILTER] = {"import_filter", T_STRING, 0, 0, 0},
     [GEM_OPT_IMPORT_TOPK] = {"import_topk", T_INT, 8, 1, 64},
     [GEM_OPT_SIM_MEMORY_GB] = {"sim_memory_gb", T_DOUBLE, 48, 0, 1e6},
+    [GEM_OPT_FIRST_DENSE_LAYERS] = {"first_dense_layers", T_INT, 0, 0, 65536},
+    [GEM_OPT_EXPERTS_PER_TOKEN] = {"experts_per_token", T_INT, 0, 0, 1024},
 };
 
 static const opt_desc *gem__desc(gem_option_t key)

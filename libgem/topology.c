@@ -4,7 +4,8 @@
  * policy that map.c runs when a mapping needs topology or replicas.
  *
  * The model and its defaults are documented in docs/cost-model-topology.md; in short, for one
- * (step, layer) with loads n_e, N = sum n_e and k experts per token:
+ * (step, layer) with loads n_e, N = sum n_e and k experts per token (GEM_OPT_EXPERTS_PER_TOKEN,
+ * or GEM_OPT_IMPORT_TOPK when that is unset):
  *   T = N / k tokens, each originating evenly on the G GPUs; a token picks expert e with
  *   probability q_e = min(1, n_e / T), and a copy (e, g, w) with probability w q_e, all
  *   independently. P_g = 1 - prod over g's copies (1 - w q_e) is the probability that a token
@@ -100,7 +101,9 @@ gem_status_t gem__comm_init(gem__comm *c, const gem_profile_t *p, const gem_opti
 {
     memset(c, 0, sizeof *c);
     c->p = p;
-    c->k = (double)gem__opt_int(opts, GEM_OPT_IMPORT_TOPK);
+    /* Experts per token: the router's top-k; unset (0), the importers' top-k as before. */
+    int64_t k = gem__opt_int(opts, GEM_OPT_EXPERTS_PER_TOKEN);
+    c->k = (double)(k > 0 ? k : gem__opt_int(opts, GEM_OPT_IMPORT_TOPK));
     int64_t tb = gem__opt_int(opts, GEM_OPT_TOKEN_BYTES);
     if (tb > 0) c->token_bytes = (double)tb;
     else c->token_bytes = (double)p->model_hidden * gem__dtype_bytes(p->model_dtype);

@@ -82,6 +82,9 @@ static void test_sglang_aggregate(void **state)
     assert_ok(import(GEM_IMPORT_SGLANG, AGG, o, &t, &note));
     shape_is(t, 5, 2, 4);
     assert_non_null(strstr(note, "skipped 1 all-zero (dense) layer of 3: 0;"));
+    assert_non_null(strstr(note, "1 leading dense layer: exports with GEM_OPT_FIRST_DENSE_LAYERS 1"
+                                 " (gem export --first-dense-layers 1)"));
+    assert_null(strstr(note, "after the first MoE layer"));
     assert_non_null(strstr(note, "aggregate"));
     assert_non_null(strstr(note, "drew 5 steps of 10 tokens"));
     assert_non_null(strstr(note, "seed 7"));
@@ -168,6 +171,32 @@ static void test_sglang_per_step(void **state)
     row_is(t, 1, 1, (double[]){0, 0}, 2);
     assert_non_null(strstr(note, "skipped 1 all-zero (dense) layer of 3: 0;"));
     assert_non_null(strstr(note, "2 steps"));
+    gem_free(note);
+    gem_trace_destroy(t);
+}
+
+/* Which dense layers lead the model (what exports need back) and which do not. */
+static void test_sglang_dense_layers_note(void **state)
+{
+    (void)state;
+    gem_trace_t *t;
+    char *note;
+    /* layers 0, 1 dense, 2 MoE, 3 dense, 4 MoE, 5 dense */
+    assert_ok(import(GEM_IMPORT_SGLANG,
+                     "{\"logical_count\": [[0, 0], [0, 0], [1, 2], [0, 0], [3, 1], [0, 0]]}",
+                     NULL, &t, &note));
+    shape_is(t, 64, 2, 2);
+    assert_non_null(strstr(note, "skipped 4 all-zero (dense) layers of 6: 0 1 3 5;"));
+    assert_non_null(strstr(note, "2 leading dense layers: exports with GEM_OPT_FIRST_DENSE_LAYERS"
+                                 " 2 (gem export --first-dense-layers 2)"));
+    assert_non_null(strstr(note, "2 dense layers after the first MoE layer: exports number the "
+                                 "layers without them"));
+    gem_free(note);
+    gem_trace_destroy(t);
+    /* no dense layer: no word about them */
+    assert_ok(import(GEM_IMPORT_SGLANG, "{\"logical_count\": [[1, 2], [3, 1]]}", NULL, &t,
+                     &note));
+    assert_null(strstr(note, "dense"));
     gem_free(note);
     gem_trace_destroy(t);
 }
@@ -506,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_sglang_aggregate),
         cmocka_unit_test(test_sglang_draws_follow_counts),
         cmocka_unit_test(test_sglang_per_step),
+        cmocka_unit_test(test_sglang_dense_layers_note),
         cmocka_unit_test(test_sglang_errors),
         cmocka_unit_test(test_wide_csv),
         cmocka_unit_test(test_wide_csv_aliases_and_quotes),

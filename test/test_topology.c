@@ -1,8 +1,9 @@
 /* test_topology.c - GPUs on several hosts (topology.c): hosts from the profile's "host"
  * strings; the all-to-all model of docs/cost-model-topology.md checked by hand, its inputs
- * and errors, its time growing with the tokens that cross hosts, default evaluation staying
- * SPEC version 1; topology-aware placement keeping more tokens within their host, and with
- * the comm model never worse than the plain placement on the trace it was built from. */
+ * and errors, experts per token (GEM_OPT_EXPERTS_PER_TOKEN, else GEM_OPT_IMPORT_TOPK), its
+ * time growing with the tokens that cross hosts, default evaluation staying SPEC version 1;
+ * topology-aware placement keeping more tokens within their host, and with the comm model
+ * never worse than the plain placement on the trace it was built from. */
 #include "testutil.h"
 #include "beyond.h"
 
@@ -139,6 +140,71 @@ static void test_comm_by_hand(void **state)
     assert_true(fabs(metric(p, t, m0, o, GEM_METRIC_COMM) - 120) < 1e-9);
     assert_true(fabs(metric(p, t, m0, o, GEM_METRIC_CROSS_HOST) - 0.375) < 1e-12);
     gem_mapping_destroy(m0);
+    gem_options_destroy(o);
+    gem_mapping_destroy(m);
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
+/* Experts per token (GEM_OPT_EXPERTS_PER_TOKEN, else GEM_OPT_IMPORT_TOPK) sets the tokens per
+ * step, T = N / k. Two GPUs on two hosts, experts 0, 1 on GPU 0 (host a) and 2, 3 on GPU 1
+ * (host b), 4 tokens each: N = 16, q = 4 k / 16 for every expert, P_a = P_b = 1 - (1 - q)^2,
+ * and each GPU sends and receives 1000 T / 2 x P bytes. A top-1 trace read as top-1: T = 16,
+ * q = 1/4, P = 7/16: 3500 bytes, A = 35 us, 70 us per step (dispatch and combine); crossing
+ * 1 - (1 - P) = 7/16. Read as top-2: T = 8, q = 1/2, P = 3/4: 3000 bytes, 60 us, crossing
+ * 3/4. Read with the default top-8: T = 2, every token needs both hosts: 1000 bytes (just
+ * under), A = 10 us, 20 us per step, and every token crosses. */
+static void test_experts_per_token(void **state)
+{
+    (void)state;
+    gem_profile_t *p = host_profile(2, NULL, 0, 1, NULL);
+    gem_trace_t *t = NULL;
+    assert_ok(gem_trace_create(&t, 1, 4));
+    assert_ok(gem_trace_set(t, 0, 0, (double[]){4, 4, 4, 4}, 4));
+    gem_mapping_t *m = NULL;
+    assert_ok(gem_mapping_create(&m, 2, 1, 4));
+    for (int e = 0; e < 4; e++) assert_ok(gem_mapping_add(m, 0, e, e / 2, 1.0));
+    gem_options_t *o = NULL;
+    assert_ok(gem_options_create(&o));
+    assert_ok(gem_options_set_int(o, GEM_OPT_COMM_MODEL, 1));
+    assert_ok(gem_options_set_int(o, GEM_OPT_TOKEN_BYTES, 1000));
+    int64_t v = -1;
+    assert_ok(gem_options_get_int(o, GEM_OPT_EXPERTS_PER_TOKEN, &v));
+    assert_int_equal(v, 0); /* unset */
+    /* unset: GEM_OPT_IMPORT_TOPK, default 8, as before the option existed */
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_COMM) - 20) < 1e-9);
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_CROSS_HOST) - 1) < 1e-6);
+    assert_ok(gem_options_set_int(o, GEM_OPT_IMPORT_TOPK, 1));
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_COMM) - 70) < 1e-9);
+    /* set, it wins over GEM_OPT_IMPORT_TOPK */
+    assert_ok(gem_options_set_int(o, GEM_OPT_IMPORT_TOPK, 8));
+    assert_ok(gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, 1));
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_COMM) - 70) < 1e-9);
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_CROSS_HOST) - 7.0 / 16) < 1e-12);
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_MEAN) -
+                     (metric(p, t, m, NULL, GEM_METRIC_MEAN) + 70)) < 1e-9);
+    assert_ok(gem_options_set_int(o, GEM_OPT_IMPORT_TOPK, 1));
+    assert_ok(gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, 2));
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_COMM) - 60) < 1e-9);
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_CROSS_HOST) - 0.75) < 1e-12);
+    /* past the importers' top-k range (64) */
+    assert_ok(gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, 1024));
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_COMM) - 20) < 1e-9);
+    /* out of range or of another type: refused, unchanged; 0 unsets it again */
+    assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, 1025));
+    assert_error_has("experts_per_token");
+    assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, -1));
+    assert_gem(GEM_ERR_INVALID_ARGUMENT,
+               gem_options_set_double(o, GEM_OPT_EXPERTS_PER_TOKEN, 1.0));
+    assert_ok(gem_options_get_int(o, GEM_OPT_EXPERTS_PER_TOKEN, &v));
+    assert_int_equal(v, 1024);
+    assert_ok(gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, 0));
+    assert_true(fabs(metric(p, t, m, o, GEM_METRIC_COMM) - 70) < 1e-9); /* IMPORT_TOPK 1 */
+    /* without the comm model the option changes nothing */
+    assert_ok(gem_options_set_int(o, GEM_OPT_COMM_MODEL, 0));
+    assert_ok(gem_options_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, 3));
+    assert_true(metric(p, t, m, o, GEM_METRIC_MEAN) == metric(p, t, m, NULL, GEM_METRIC_MEAN));
+    assert_true(metric(p, t, m, o, GEM_METRIC_COMM) == 0);
     gem_options_destroy(o);
     gem_mapping_destroy(m);
     gem_trace_destroy(t);
@@ -407,6 +473,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_comm_by_hand),
+        cmocka_unit_test(test_experts_per_token),
         cmocka_unit_test(test_comm_grows_with_cross_host_tokens),
         cmocka_unit_test(test_comm_inputs),
         cmocka_unit_test(test_topology_aware_keeps_tokens_in_host),

@@ -28,6 +28,9 @@ static const char eval_help[] =
     "                  lower_bound, max, steps, imbalance (microseconds, full precision) and\n"
     "                  gpus: [{gpu, busy_us, straggler_count}]\n"
     "  --comm          add all-to-all time from the profile (not part of SPEC 2's figures)\n"
+    "  --experts-per-token K\n"
+    "                  experts each token is routed to (the router's top-k), 1..1024, for\n"
+    "                  --comm's tokens per step (a step's assignments / K) [8]\n"
     "  --svg F         also draw each GPU's mean busy time per layer against the mean layer\n"
     "                  time (the slowest GPU's) as an SVG picture for a browser, in ms; the\n"
     "                  gap is the time the GPU waits idle. Written whole or not at all\n"
@@ -189,13 +192,15 @@ int gem_cmd_eval(int argc, char **argv)
 {
     const char *profile_path = NULL, *trace_path = NULL, *mapping_path = NULL;
     const char *svg_path = NULL, *against_path = NULL;
-    int json = 0, comm = 0;
+    int json = 0, comm = 0, has_k = 0;
+    int64_t k = 0;
     const cli_opt opts[] = {
         {"profile", 0, CLI_STRING, &profile_path, 0, 0, NULL},
         {"trace", 0, CLI_STRING, &trace_path, 0, 0, NULL},
         {"mapping", 0, CLI_STRING, &mapping_path, 0, 0, NULL},
         {"json", 0, CLI_FLAG, &json, 0, 0, NULL},
         {"comm", 0, CLI_FLAG, &comm, 0, 0, NULL},
+        {"experts-per-token", 0, CLI_INT, &k, 1, 1024, &has_k},
         {"svg", 0, CLI_STRING, &svg_path, 0, 0, NULL},
         {"against", 0, CLI_STRING, &against_path, 0, 0, NULL},
     };
@@ -206,6 +211,7 @@ int gem_cmd_eval(int argc, char **argv)
         (rc = cli_require(mapping_path, "mapping")))
         return rc;
     if (against_path && !svg_path) return cli_usage_error("--against needs --svg");
+    if (has_k && !comm) return cli_usage_error("--experts-per-token needs --comm");
     if (svg_path && !*svg_path) return cli_usage_error("--svg: empty file name");
 
     gem_options_t *o = NULL;
@@ -213,7 +219,8 @@ int gem_cmd_eval(int argc, char **argv)
     gem_trace_t *trace = NULL;
     gem_mapping_t *mapping = NULL, *against = NULL;
     gem_report_t *report = NULL, *against_report = NULL;
-    if ((rc = cli_options(&o)) || (comm && (rc = cli_set_int(o, GEM_OPT_COMM_MODEL, 1, "comm"))))
+    if ((rc = cli_options(&o)) || (comm && (rc = cli_set_int(o, GEM_OPT_COMM_MODEL, 1, "comm"))) ||
+        (has_k && (rc = cli_set_int(o, GEM_OPT_EXPERTS_PER_TOKEN, k, "experts-per-token"))))
         goto done;
     if ((rc = cli_read_profile(profile_path, &profile)) ||
         (rc = cli_read_trace(trace_path, &trace)) ||

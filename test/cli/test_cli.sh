@@ -148,6 +148,17 @@ ok "export trtllm" export --format trtllm --mapping "$T/m-gem.json" -o "$T/x-trt
 check "export trtllm written" test -s "$T/x-trt.yaml"
 ok "export to stdout" export --format sglang --mapping "$T/m-gem.json" -o -
 check "export to stdout content" grep -q "physical_to_logical_map" "$OUT"
+# --first-dense-layers: one row per model layer, the dense ones first in the trivial layout
+ok "export --first-dense-layers" export --format sglang --mapping "$T/m-gem.json" --first-dense-layers 3 -o "$T/x-dense.json"
+check "export --first-dense-layers rows" python3 -S -c "
+import json
+d = json.load(open('$T/x-dense.json'))['physical_to_logical_map']
+x = json.load(open('$T/x-gem.json'))['physical_to_logical_map']
+assert len(d) == 3 + 3 and d[3:] == x and all(r == list(range(16)) for r in d[:3])
+"
+ok "export trtllm --first-dense-layers" export --format trtllm --mapping "$T/m-gem.json" --first-dense-layers 3 -o -
+check "export trtllm keys are the model's layers 3..5" sh -c "grep -q '^  3: ' '$OUT' && grep -q '^  5: ' '$OUT' && ! grep -q '^  [0-2]: ' '$OUT' && ! grep -q 'add their count' '$OUT'"
+bad "export --first-dense-layers out of range" 2 "first-dense-layers" export --format sglang --mapping "$T/m-gem.json" --first-dense-layers 65537 -o "$T/x-x.json"
 
 ok "map to stdout" map --policy balanced $P -o - -q
 check "map -o - prints the mapping" grep -q '"gem-mapping"' "$OUT"
@@ -178,6 +189,17 @@ assert abs(c['mean'] - n['mean'] - c['comm']) <= 1e-9 * c['mean']
 ok "eval --comm table" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --comm
 check "eval --comm table shows all-to-all" grep -q "all-to-all" "$OUT"
 bad "eval --comm without figures" 1 "alltoall" eval $P --mapping "$T/m-rep.json" --comm
+# --experts-per-token: 8 is the default; fewer experts per token mean more tokens per step
+ok "eval --comm --experts-per-token 8" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --comm --json --experts-per-token 8
+check "eval --experts-per-token 8 is the default" cmp -s "$OUT" "$T/e-comm.json"
+ok "eval --comm --experts-per-token 1" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --comm --json --experts-per-token 1
+check "eval --experts-per-token 1 moves more" python3 -S -c "
+import json
+one = json.load(open('$OUT')); eight = json.load(open('$T/e-comm.json'))
+assert one['comm'] > eight['comm'] and one['cross_host'] < eight['cross_host'], (one, eight)
+"
+bad "eval --experts-per-token without --comm" 2 "needs --comm" eval $P --mapping "$T/m-rep.json" --experts-per-token 2
+bad "eval --experts-per-token 0" 2 "experts-per-token" eval --profile "$T/p-a2a.json" --trace "$T/t.csv" --mapping "$T/m-rep.json" --comm --experts-per-token 0
 # the result does not depend on the number of threads
 ok "map gem 1 thread" map --policy gem $P -o "$T/m-th1.json" --threads 1 --seed 7 -q
 ok "map gem 2 threads" map --policy gem $P -o "$T/m-th2.json" --threads 2 --seed 7 -q
@@ -354,6 +376,14 @@ check "import sglang rows" sh -c "[ \$(grep -c '^[0-9]' '$T/imp.csv') -eq 20 ]"
 ok "import sglang again" import --format sglang "$T/sg.json" -o "$T/imp2.csv" --steps 10 --batch 32 --topk 2 --seed 4
 check "import is deterministic" cmp -s "$T/imp.csv" "$T/imp2.csv"
 ok "classify the import" classify --trace "$T/imp.csv"
+# leading dense layers: import says how many, export with as many gives the recorder's rows
+printf '{"logical_count": [[0, 0, 0, 0], [0, 0, 0, 0], [10, 0, 5, 85], [25, 25, 25, 25]]}\n' > "$T/sg-dense.json"
+ok "import sglang with dense layers" import --format sglang "$T/sg-dense.json" -o "$T/imp-dense.csv"
+check "import names the leading dense layers" grep -q "2 leading dense layers.*--first-dense-layers 2" "$ERR"
+ok "map the import" map --policy balanced --profile "$T/p.json" --trace "$T/imp-dense.csv" -o "$T/m-dense.json" -q
+ok "export it with its dense layers" export --format eplb --mapping "$T/m-dense.json" --first-dense-layers 2 -o "$T/x-dense-eplb.json"
+check "export has one row per recorded layer" json_check "$T/x-dense-eplb.json" \
+    'len(d["phy2log"]) == len(d["logcnt"]) == len(d["log2phy"]) == 4 and d["phy2log"][0] == [0, 1, 2, 3]'
 printf ',dataset,iteration,layer_idx,0,1,2,3\n0,a,0,0,1,2,3,4\n1,a,0,1,4,3,2,1\n2,b,0,0,9,9,9,9\n3,a,1,0,5,5,5,5\n4,a,1,1,0,0,0,8\n5,b,0,1,9,9,9,9\n' > "$T/wide.csv"
 ok "import wide-csv --filter" import --format wide-csv "$T/wide.csv" --filter dataset=a -o "$T/wide-t.csv"
 check "import wide-csv rows" sh -c "[ \$(grep -c '^[0-9]' '$T/wide-t.csv') -eq 4 ]"
@@ -418,6 +448,7 @@ if [ -z "${GEM_CLI_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; the
                 "compare --profile $T/p.json --trace $T/t.csv" \
                 "classify --trace $T/t.csv --json --coactivation" \
                 "export --format sglang --mapping $T/vg.json -o $T/vg-x.json" \
+                "export --format eplb --mapping $T/vg.json --first-dense-layers 2 -o $T/vg-x2.json" \
                 "map --policy nope --profile $T/p.json --trace $T/t.csv -o $T/vg2.json" \
                 "eval --profile $T/p.json --trace $T/broken.csv --mapping $T/vg.json" \
                 "eval --profile $T/p.json --trace $T/t.csv --mapping $T/vg.json --against $T/m-balanced.json --svg $T/vg.svg" \

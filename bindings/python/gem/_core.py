@@ -714,13 +714,18 @@ class Mapping(_Handle):
     def to_dict(self):
         return json.loads(self.to_string())
 
-    def export(self, format, path):
-        """Writes the mapping for an engine: "sglang", "eplb" or "trtllm"."""
-        _call(fn.mapping_export, self, _export_format(format), _path(path))
+    def export(self, format, path, options=None, **kwargs):
+        """Writes the mapping for an engine: "sglang", "eplb" or "trtllm". Keywords are options:
+        first_dense_layers=3 numbers the layers as a model with 3 dense layers first does."""
+        fmt, p = _export_format(format), _path(path)
+        with _OptArg(options, kwargs) as o:
+            _call(fn.mapping_export_opts, self, fmt, o, p)
 
-    def export_string(self, format):
+    def export_string(self, format, options=None, **kwargs):
+        fmt = _export_format(format)
         out = _c_void_p()
-        _call(fn.mapping_export_string, self, _export_format(format), _byref(out))
+        with _OptArg(options, kwargs) as o:
+            _call(fn.mapping_export_string_opts, self, fmt, o, _byref(out))
         return take_string(out)
 
     def __repr__(self):

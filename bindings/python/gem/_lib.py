@@ -159,6 +159,8 @@ _PROTOTYPES = [
     ("gem_mapping_to_string", c_status, [handle, handle_out]),
     ("gem_mapping_export", c_status, [handle, c_enum, cstr]),
     ("gem_mapping_export_string", c_status, [handle, c_enum, handle_out]),
+    ("gem_mapping_export_opts", c_status, [handle, c_enum, handle, cstr]),
+    ("gem_mapping_export_string_opts", c_status, [handle, c_enum, handle, handle_out]),
     # classification
     ("gem_classify_experts", c_status, [handle, handle, handle_out]),
     ("gem_classification_destroy", None, [handle]),

@@ -160,6 +160,8 @@ class Option(enum.IntEnum):
     IMPORT_FILTER = 42
     IMPORT_TOPK = 43
     SIM_MEMORY_GB = 44
+    FIRST_DENSE_LAYERS = 45
+    EXPERTS_PER_TOKEN = 46
 
 
 # The value type of every option, as documented in gem.h; it picks the typed setter.

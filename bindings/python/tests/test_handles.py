@@ -360,6 +360,21 @@ class TestMapping(TempDirCase):
             self.assertIn("phy2log", eplb)
             self.assertTrue(m.export_string("trtllm"))
 
+    def test_export_first_dense_layers(self):
+        with contiguous(2, 2, 4) as m:
+            plain = m.export_string("sglang")
+            self.assertEqual(m.export_string("sglang", first_dense_layers=0), plain)
+            d = json.loads(m.export_string("sglang", first_dense_layers=3))
+            self.assertEqual(d["physical_to_logical_map"], [[0, 1, 2, 3]] * 5)
+            with gem.Options(first_dense_layers=2) as o:
+                m.export("eplb", self.path("e.json"), o)
+            with open(self.path("e.json"), encoding="utf-8") as f:
+                self.assertEqual(len(json.load(f)["logcnt"]), 4)
+            trt = m.export_string("trtllm", first_dense_layers=3)
+            self.assertIn("\n  3: [0, 1, 2, 3]\n  4: [0, 1, 2, 3]\n", trt)
+            self.assertGemError(gem.Status.INVALID_ARGUMENT, m.export_string, "sglang",
+                                first_dense_layers=65537)
+
     def test_export_refuses_unequal_slots(self):
         with gem.Mapping(2, 1, 3) as m:
             m.add(0, 0, 0)

@@ -149,6 +149,8 @@ pub const GEM_OPT_IMPORT_STEPS: gem_option_t = 41;
 pub const GEM_OPT_IMPORT_FILTER: gem_option_t = 42;
 pub const GEM_OPT_IMPORT_TOPK: gem_option_t = 43;
 pub const GEM_OPT_SIM_MEMORY_GB: gem_option_t = 44;
+pub const GEM_OPT_FIRST_DENSE_LAYERS: gem_option_t = 45;
+pub const GEM_OPT_EXPERTS_PER_TOKEN: gem_option_t = 46;
 
 pub type gem_metric_t = c_int;
 pub const GEM_METRIC_MEAN: gem_metric_t = 0;
@@ -348,6 +350,13 @@ extern "C" {
                               path: *const c_char) -> gem_status_t;
     pub fn gem_mapping_export_string(mapping: *const gem_mapping_t,
                                      format: gem_export_format_t, out: *mut *mut c_char)
+        -> gem_status_t;
+    pub fn gem_mapping_export_opts(mapping: *const gem_mapping_t, format: gem_export_format_t,
+                                   opts: *const gem_options_t, path: *const c_char)
+        -> gem_status_t;
+    pub fn gem_mapping_export_string_opts(mapping: *const gem_mapping_t,
+                                          format: gem_export_format_t,
+                                          opts: *const gem_options_t, out: *mut *mut c_char)
         -> gem_status_t;
 
     // classification

@@ -240,6 +240,8 @@ c_enum! {
         ImportFilter = sys::GEM_OPT_IMPORT_FILTER => "import_filter",
         ImportTopk = sys::GEM_OPT_IMPORT_TOPK => "import_topk",
         SimMemoryGb = sys::GEM_OPT_SIM_MEMORY_GB => "sim_memory_gb",
+        FirstDenseLayers = sys::GEM_OPT_FIRST_DENSE_LAYERS => "first_dense_layers",
+        ExpertsPerToken = sys::GEM_OPT_EXPERTS_PER_TOKEN => "experts_per_token",
     }
 }
 

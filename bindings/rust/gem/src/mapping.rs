@@ -6,6 +6,7 @@ use std::ptr;
 use gem_sys as sys;
 
 use crate::error::{c_path, c_string, check, from_c_opt, take_c_string, Result};
+use crate::options::{opt_ptr, Options};
 use crate::ExportFormat;
 
 /// One placement: `share` of `expert`'s tokens go to `gpu`.
@@ -185,6 +186,28 @@ impl Mapping {
         let mut s: *mut c_char = ptr::null_mut();
         // SAFETY: live handle; s receives a string we free with gem_free.
         check(unsafe { sys::gem_mapping_export_string(self.raw, format.raw(), &mut s) })?;
+        Ok(unsafe { take_c_string(s) })
+    }
+
+    /// [`Mapping::export`] with options: `Opt::FirstDenseLayers` numbers the layers as the
+    /// model does, dense layers included (DeepSeek-V3: 3).
+    pub fn export_with<P: AsRef<Path>>(&self, format: ExportFormat, path: P,
+                                       opts: Option<&Options>) -> Result<()> {
+        let c = c_path(path.as_ref())?;
+        // SAFETY: live handles (opts may be null), NUL-terminated path.
+        check(unsafe {
+            sys::gem_mapping_export_opts(self.raw, format.raw(), opt_ptr(opts), c.as_ptr())
+        })
+    }
+
+    /// [`Mapping::export_string`] with options (see [`Mapping::export_with`]).
+    pub fn export_string_with(&self, format: ExportFormat, opts: Option<&Options>)
+                              -> Result<String> {
+        let mut s: *mut c_char = ptr::null_mut();
+        // SAFETY: live handles (opts may be null); s receives a string we free with gem_free.
+        check(unsafe {
+            sys::gem_mapping_export_string_opts(self.raw, format.raw(), opt_ptr(opts), &mut s)
+        })?;
         Ok(unsafe { take_c_string(s) })
     }
 }

@@ -97,7 +97,9 @@ fn version_and_names() {
     assert_eq!(Status::from_raw(99), Status::Other(99));
     assert_eq!(Status::Cancelled.code(), 15);
     assert_eq!(Metric::from_raw(8), Some(Metric::Imbalance));
-    assert_eq!(Opt::ALL.len(), 45);
+    assert_eq!(Opt::ALL.len(), 47);
+    assert_eq!(Opt::FirstDenseLayers.raw(), 45);
+    assert_eq!(Opt::ExpertsPerToken.raw(), 46);
 }
 
 #[test]
@@ -283,6 +285,17 @@ fn mappings_and_exports() {
     assert_eq!(fs::read_to_string(dir.path("f.json")).unwrap(), s);
     assert!(c.export_string(ExportFormat::Eplb).unwrap().contains("phy2log"));
     assert!(!c.export_string(ExportFormat::Trtllm).unwrap().is_empty());
+    // dense layers first: one row per model layer, the dense ones in the trivial layout
+    assert_eq!(c.export_string_with(ExportFormat::Sglang, None).unwrap(), s);
+    let mut o = Options::new().unwrap();
+    o.set_int(Opt::FirstDenseLayers, 3).unwrap();
+    let d = c.export_string_with(ExportFormat::Sglang, Some(&o)).unwrap();
+    let compact: String = d.chars().filter(|ch| !ch.is_whitespace()).collect();
+    assert!(compact.contains("[[0,1,2,3],[0,1,2,3],[0,1,2,3],[0,1,2,3],[0,1,2,3]]"), "{}", d);
+    c.export_with(ExportFormat::Trtllm, dir.path("t.yaml"), Some(&o)).unwrap();
+    let t = fs::read_to_string(dir.path("t.yaml")).unwrap();
+    assert!(t.contains("\n  3: [0, 1, 2, 3]\n  4: [0, 1, 2, 3]\n"), "{}", t);
+    expect_err(o.set_int(Opt::FirstDenseLayers, 65537), Status::InvalidArgument);
 
     let mut unequal = Mapping::new(2, 1, 3).unwrap();
     unequal.add(0, 0, 0, 1.0).unwrap();
