@@ -2,11 +2,14 @@
  * backend.c - profiling backends: what is built, the gem_profile_gpus dispatch, the shared
  * tile-boundary sampler, the thread-per-device runner, and the callback backend.
  *
- * The sampler (see backend.h) times a coarse set of tile boundaries first, then bisects only
- * around samples that sit off the chord of their neighbours: that is where the slope changes
- * (the memory-bound plateau ends, the kernel changes, a wave of tiles starts). Boundaries it
- * never timed lie on straight stretches and are filled by straight lines, so the curve keeps
- * every tile boundary and step interpolation stays right between them.
+ * The sampler (see backend.h) times a coarse set of tile boundaries first, then bisects the
+ * stretches between timed samples whose straight fill may be off: where the slope changes (the
+ * memory-bound plateau ends, the kernel changes, a wave of tiles starts), judged by how far the
+ * neighbouring stretches' lines, extended across the gap, miss its far end. Worst first and
+ * within a budget (a quarter of the boundaries by default), so that measurement noise, which
+ * the samples' cv sizes, is not chased at the cost of real bends. Boundaries it never timed are
+ * filled by straight lines, so the curve keeps every tile boundary and step interpolation
+ * stays right between them.
  */
 #include "backend.h"
 
@@ -189,50 +192,97 @@ static gem_status_t gem__sample_pass(const gem__sample_plan *plan, gem__measure_
     return GEM_OK;
 }
 
-/* Deviation test for the timed samples a < b < c: does b sit further from the chord a-c
- * than the tolerance (or the measured noise) allows? */
-static int gem__sample_bends(const gem__sample_plan *plan, const gem__samples *s, size_t a,
-                             size_t b, size_t c)
+/* Standard deviation of sample i's median (us): the median of r repeats scatters by about
+ * 1.2533 * sigma / sqrt(r), sigma = cv * t. 0 when the cv is unknown (a runner reports none). */
+static double gem__sample_sigma(const gem__sample_plan *plan, const gem__samples *s, size_t i)
 {
-    double xa = (double)s->tokens[a], xb = (double)s->tokens[b], xc = (double)s->tokens[c];
-    double ta = s->latency[a], tb = s->latency[b], tc = s->latency[c];
-    double chord = ta + (tc - ta) * (xb - xa) / (xc - xa);
-    double cv = fmax(s->cv[a], fmax(s->cv[b], s->cv[c]));
-    double noise = plan->noise_k * cv / sqrt((double)(plan->repeats > 0 ? plan->repeats : 1));
-    return fabs(tb - chord) > fmax(plan->tol, noise) * tb;
+    double r = (double)(plan->repeats > 0 ? plan->repeats : 1);
+    return 1.2533 * s->cv[i] * s->latency[i] / sqrt(r);
 }
 
-static size_t gem__want_mid(unsigned char *want, size_t lo, size_t hi)
+/* The line through the timed samples p and a, extended to the timed sample c on the far side
+ * of a: how far it misses t_c, in units of the tolerance (tol * t, or noise_k standard
+ * deviations of the miss when the samples' measured noise makes that larger). p may lie on
+ * either side; c lies on the other side of a. */
+static double gem__sample_miss(const gem__sample_plan *plan, const gem__samples *s, size_t p,
+                               size_t a, size_t c)
 {
-    size_t m = lo + (hi - lo) / 2;
-    if (hi - lo < 2 || want[m]) return 0;
-    want[m] = 1;
-    return 1;
+    double xp = (double)s->tokens[p], xa = (double)s->tokens[a], xc = (double)s->tokens[c];
+    double w = (xc - xa) / (xa - xp); /* > 0: how many p-a lengths c lies beyond a */
+    double miss = fabs(s->latency[a] + w * (s->latency[a] - s->latency[p]) - s->latency[c]);
+    double sp = gem__sample_sigma(plan, s, p), sa = gem__sample_sigma(plan, s, a);
+    double sc = gem__sample_sigma(plan, s, c);
+    double sd = sqrt((1 + w) * (1 + w) * sa * sa + w * w * sp * sp + sc * sc);
+    double unit = fmax(plan->tol * fmin(s->latency[a], s->latency[c]), plan->noise_k * sd);
+    if (unit > 0) return miss / unit;
+    return miss > 0 ? INFINITY : 0.0;
 }
 
-/* Marks boundaries to time next, around samples that bend (idx, bent: scratch of s->n).
- * A bend inside the interval a-b makes both triples that hold it bend, so when two
- * neighbouring triples bend only their shared interval is bisected; a lone bending triple
- * says the bend is close to its middle sample, on either side, so both its intervals are.
- * Returns how many boundaries it marked. */
-static size_t gem__sample_refine(const gem__sample_plan *plan, const gem__samples *s,
-                                 unsigned char *want, size_t *idx, unsigned char *bent)
+/* How far the straight fill between the timed neighbours idx[j] < idx[j+1] may be off, in units
+ * of the tolerance (> 1: bisect it). Each neighbouring stretch's line, extended across the
+ * gap, misses the far end by some amount; a straight gap makes that 0 for at least one side
+ * (the one not bent at all, or both), and with one kink or jump inside the gap the fill is off
+ * by at most the smaller miss. So the smaller miss it is: a bend that sits exactly on a timed
+ * sample is not chased on both sides. INFINITY when neither side has a stretch to extend. */
+static double gem__sample_gap_score(const gem__sample_plan *plan, const gem__samples *s,
+                                    const size_t *idx, size_t m, size_t j)
 {
-    size_t m = 0, added = 0;
+    double score = INFINITY;
+    if (j > 0) score = fmin(score, gem__sample_miss(plan, s, idx[j - 1], idx[j], idx[j + 1]));
+    if (j + 2 < m) score = fmin(score, gem__sample_miss(plan, s, idx[j + 2], idx[j + 1], idx[j]));
+    return score;
+}
+
+typedef struct {
+    double score;
+    size_t lo, hi;
+} gem__gap;
+
+/* Worst gap first; then the wider; then the lower (a deterministic order). */
+static int gem__gap_cmp(const void *x, const void *y)
+{
+    const gem__gap *a = x, *b = y;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    size_t wa = a->hi - a->lo, wb = b->hi - b->lo;
+    if (wa != wb) return wa > wb ? -1 : 1;
+    return (a->lo > b->lo) - (a->lo < b->lo);
+}
+
+/* Marks boundaries to time next: the middles of the gaps between timed samples whose straight
+ * fill may be off by more than the tolerance, worst first, while the budget lasts (an eighth of
+ * what is left of it per round, at least one, so that noise cannot spend it before the rounds
+ * that follow a real bend down to the tile). Sets s->capped when the budget stops it. Returns
+ * how many boundaries it marked. idx and gaps are scratch of s->n. */
+static size_t gem__sample_refine(const gem__sample_plan *plan, gem__samples *s, size_t budget,
+                                 unsigned char *want, size_t *idx, gem__gap *gaps)
+{
+    size_t m = 0, k = 0;
     for (size_t i = 0; i < s->n; i++)
         if (s->timed[i]) idx[m++] = i;
-    if (m < 3) return 0;
-    for (size_t j = 0; j < m; j++)
-        bent[j] = j > 0 && j + 1 < m && gem__sample_bends(plan, s, idx[j - 1], idx[j], idx[j + 1]);
-    for (size_t j = 1; j + 1 < m; j++) {
-        if (!bent[j]) continue;
-        if (bent[j + 1]) added += gem__want_mid(want, idx[j], idx[j + 1]);
-        if (!bent[j - 1] && !bent[j + 1]) {
-            added += gem__want_mid(want, idx[j - 1], idx[j]);
-            added += gem__want_mid(want, idx[j], idx[j + 1]);
-        }
+    for (size_t j = 0; j + 1 < m; j++) {
+        if (idx[j + 1] - idx[j] < 2) continue;
+        double score = gem__sample_gap_score(plan, s, idx, m, j);
+        if (score > 1.0) gaps[k++] = (gem__gap){score, idx[j], idx[j + 1]};
     }
-    return added;
+    if (!k) return 0;
+    size_t left = budget > s->n_timed ? budget - s->n_timed : 0;
+    if (!left) {
+        s->capped = 1;
+        return 0;
+    }
+    qsort(gaps, k, sizeof *gaps, gem__gap_cmp);
+    size_t take = left / 8 > 1 ? left / 8 : 1;
+    if (take > k) take = k;
+    for (size_t g = 0; g < take; g++) want[gaps[g].lo + (gaps[g].hi - gaps[g].lo) / 2] = 1;
+    return take;
+}
+
+/* The budget of timed boundaries for an n-point grid (see gem__sample_plan.max_timed). */
+static size_t gem__sample_budget(const gem__sample_plan *plan, size_t n)
+{
+    if (plan->max_timed) return plan->max_timed;
+    size_t small = n < 16 ? n : 16;
+    return n / 4 > small ? n / 4 : small;
 }
 
 /* Fills boundaries that were not timed by straight lines between timed neighbours (0 and n-1
@@ -264,9 +314,10 @@ gem_status_t gem__sample_curve(const gem__sample_plan *plan, gem__measure_fn fn,
     s.latency = gem__array(n, sizeof *s.latency);
     s.cv = gem__array(n, sizeof *s.cv);
     s.timed = gem__array(n, 1);
-    unsigned char *want = gem__array(n, 1), *bent = gem__array(n, 1);
+    unsigned char *want = gem__array(n, 1);
     size_t *idx = gem__array(n, sizeof *idx);
-    if (!s.tokens || !s.latency || !s.cv || !s.timed || !want || !bent || !idx) {
+    gem__gap *gaps = gem__array(n, sizeof *gaps);
+    if (!s.tokens || !s.latency || !s.cv || !s.timed || !want || !idx || !gaps) {
         st = GEM_ERR_NO_MEMORY;
         goto done;
     }
@@ -275,15 +326,16 @@ gem_status_t gem__sample_curve(const gem__sample_plan *plan, gem__measure_fn fn,
         s.tokens[i] = (int64_t)(i + 1) * plan->tile;
         want[i] = plan->dense || i % stride == 0 || i == n - 1;
     }
+    size_t budget = gem__sample_budget(plan, n);
     for (;;) {
         if ((st = gem__sample_pass(plan, fn, ctx, &s, want))) goto done;
-        if (plan->dense || !gem__sample_refine(plan, &s, want, idx, bent)) break;
+        if (plan->dense || !gem__sample_refine(plan, &s, budget, want, idx, gaps)) break;
     }
     gem__sample_fill(&s);
 done:
     free(want);
-    free(bent);
     free(idx);
+    free(gaps);
     if (st) {
         gem__samples_free(&s);
         return st;
@@ -305,6 +357,7 @@ void gem__profile_stats_free(gem__profile_stats *s)
     if (!s) return;
     free(s->timed);
     free(s->seconds);
+    free(s->capped);
     memset(s, 0, sizeof *s);
 }
 
@@ -464,8 +517,8 @@ gem_status_t gem__run_devices(int n, gem__device_fn fn, void *user, const gem_op
     if (!st) st = gem__profile_from_results(n, res, opts, &p);
     if (!st && stats) {
         gem__profile_stats s = {n, grid, gem__array((size_t)n, sizeof(size_t)),
-                                gem__array((size_t)n, sizeof(double))};
-        if (!s.timed || !s.seconds) {
+                                gem__array((size_t)n, sizeof(double)), gem__array((size_t)n, 1)};
+        if (!s.timed || !s.seconds || !s.capped) {
             gem__profile_stats_free(&s);
             gem_profile_destroy(p);
             st = GEM_ERR_NO_MEMORY;
@@ -473,6 +526,7 @@ gem_status_t gem__run_devices(int n, gem__device_fn fn, void *user, const gem_op
             for (int d = 0; d < n; d++) {
                 s.timed[d] = res[d].samples.n_timed;
                 s.seconds[d] = res[d].seconds;
+                s.capped[d] = (unsigned char)res[d].samples.capped;
             }
             *stats = s;
         }

@@ -4,10 +4,10 @@
  *
  * The measuring backends (cuda, callback) share one sampler: it times an expert at the tile
  * boundaries tile, 2*tile, ... up to GEM_OPT_PROFILE_MAX_TOKENS, coarsely first, then bisects
- * only where the curve bends, and fills the boundaries it did not time by straight lines
- * between timed neighbours (refinement guarantees the curve is straight there within the
- * tolerance). They also share the thread-per-device runner, which reports progress from the
- * calling thread and stops every device when one fails.
+ * only where the curve bends, worst bend first, within a budget of timed boundaries, and fills
+ * the boundaries it did not time by straight lines between timed neighbours. They also share
+ * the thread-per-device runner, which reports progress from the calling thread and stops every
+ * device when one fails.
  */
 #ifndef GEM_BACKEND_H
 #define GEM_BACKEND_H
@@ -48,11 +48,15 @@ typedef struct {
     int64_t tile, max_tokens;
     int dense;              /* time every boundary */
     size_t coarse_stride;   /* boundaries between first-pass samples (>= 2) */
-    double tol;             /* refine around a sample that sits further than tol * t from
-                               the chord of its neighbours ... */
-    double noise_k;         /* ... or than noise_k * cv / sqrt(repeats) * t, if larger (the
-                               median of noisy repeats moves by about cv / sqrt(repeats)) */
+    double tol;             /* bisect a stretch between timed samples when its straight fill
+                               may be off by more than tol * t ... */
+    double noise_k;         /* ... and by more than noise_k standard deviations of that
+                               estimate, propagated from the samples' measured cv (the median
+                               of r repeats scatters by about 1.25 cv t / sqrt(r)) */
     int64_t repeats;        /* timed runs behind each sample (for the noise term) */
+    size_t max_timed;       /* budget of timed boundaries; 0: the larger of a quarter of the
+                               boundaries and min(boundaries, 16). The coarse pass is always
+                               timed, whatever the budget. */
     atomic_int *stop;       /* set by others: stop early with GEM_ERR_CANCELLED */
     atomic_long *measured;  /* incremented once per timed sample (may be NULL) */
 } gem__sample_plan;
@@ -64,10 +68,11 @@ typedef struct {
     double *cv;             /* [n] */
     unsigned char *timed;   /* [n] 1 where timed, 0 where filled by a straight line */
     size_t n_timed;
+    int capped;             /* the budget ran out while some stretch still bent */
 } gem__samples;
 
 /** Default plan from opts: GEM_OPT_SIM_TILE, GEM_OPT_PROFILE_MAX_TOKENS, GEM_OPT_PROFILE_DENSE,
- *  GEM_OPT_PROFILE_REPEATS; coarse stride 8, tol 1%, noise_k 3. */
+ *  GEM_OPT_PROFILE_REPEATS; coarse stride 8, tol 1%, noise_k 3, the default budget. */
 void gem__sample_plan_init(gem__sample_plan *plan, const gem_options_t *opts);
 /** Runs the sampler for one device. On failure out is left empty. */
 gem_status_t gem__sample_curve(const gem__sample_plan *plan, gem__measure_fn fn, void *ctx,
@@ -94,6 +99,7 @@ typedef struct {
     size_t grid;            /* tile boundaries per device: the points of a dense sweep */
     size_t *timed;          /* [n] boundaries actually timed */
     double *seconds;        /* [n] wall time of each device's profile */
+    unsigned char *capped;  /* [n] refinement stopped at its budget (gem__samples.capped) */
 } gem__profile_stats;
 void gem__profile_stats_free(gem__profile_stats *s);
 

@@ -112,7 +112,13 @@ static gem_status_t gem__a2a_setup(gem__a2a *a, const gem_profile_t *p, int ndev
         return GEM_ERR_NO_MEMORY;
     gem_status_t st = gem__a2a_devices(p, ndev, a->dev);
     if (st) return st;
-    GEM__NC("ncclCommInitAll", ncclCommInitAll(a->comm, n, a->dev));
+    ncclResult_t r = ncclCommInitAll(a->comm, n, a->dev);
+    if (r != ncclSuccess) {
+        /* no communicator to destroy: what a failed init left there is not one */
+        memset(a->comm, 0, (size_t)n * sizeof *a->comm);
+        return gem__fail(GEM_ERR_DEVICE, "ncclCommInitAll over %d GPUs failed: %s", n,
+                         ncclGetErrorString(r));
+    }
     for (int g = 0; g < n; g++) {
         GEM__CU("cudaSetDevice", cudaSetDevice(a->dev[g]));
         GEM__CU("cudaStreamCreate", cudaStreamCreateWithFlags(&a->stream[g], cudaStreamNonBlocking));
@@ -121,6 +127,9 @@ static gem_status_t gem__a2a_setup(gem__a2a *a, const gem_profile_t *p, int ndev
         GEM__CU("cudaMalloc (send buffer)", cudaMalloc((void **)&a->sendbuf[g], cap));
         GEM__CU("cudaMalloc (receive buffer)", cudaMalloc((void **)&a->recvbuf[g], cap));
         GEM__CU("cudaMemset", cudaMemset(a->sendbuf[g], 1, cap));
+        /* cudaMemset runs on the legacy default stream, which the non-blocking streams that
+         * NCCL uses do not wait for: finish it before the first transfer reads the buffer. */
+        GEM__CU("cudaDeviceSynchronize", cudaDeviceSynchronize());
     }
     return GEM_OK;
 }
@@ -134,21 +143,36 @@ static gem_status_t gem__a2a_run(gem__a2a *a, size_t bytes, int src, int dst)
         GEM__CU("cudaSetDevice", cudaSetDevice(a->dev[g]));
         GEM__CU("cudaEventRecord", cudaEventRecord(a->start[g], a->stream[g]));
     }
+    /* The group is always ended, even when a call inside it failed: a group left open would
+     * swallow this thread's later NCCL calls (the teardown's too). */
     GEM__NC("ncclGroupStart", ncclGroupStart());
+    ncclResult_t r = ncclSuccess;
+    const char *what = NULL;
     if (src >= 0) {
-        GEM__NC("ncclSend", ncclSend(a->sendbuf[src], bytes, ncclInt8, dst, a->comm[src], a->stream[src]));
-        GEM__NC("ncclRecv", ncclRecv(a->recvbuf[dst], bytes, ncclInt8, src, a->comm[dst], a->stream[dst]));
+        r = ncclSend(a->sendbuf[src], bytes, ncclInt8, dst, a->comm[src], a->stream[src]);
+        what = "ncclSend";
+        if (r == ncclSuccess) {
+            r = ncclRecv(a->recvbuf[dst], bytes, ncclInt8, src, a->comm[dst], a->stream[dst]);
+            what = "ncclRecv";
+        }
     } else {
         size_t chunk = bytes / (size_t)a->n;
-        for (int g = 0; g < a->n; g++)
-            for (int peer = 0; peer < a->n; peer++) {
-                GEM__NC("ncclSend", ncclSend(a->sendbuf[g] + (size_t)peer * chunk, chunk, ncclInt8,
-                                             peer, a->comm[g], a->stream[g]));
-                GEM__NC("ncclRecv", ncclRecv(a->recvbuf[g] + (size_t)peer * chunk, chunk, ncclInt8,
-                                             peer, a->comm[g], a->stream[g]));
+        for (int g = 0; g < a->n && r == ncclSuccess; g++)
+            for (int peer = 0; peer < a->n && r == ncclSuccess; peer++) {
+                r = ncclSend(a->sendbuf[g] + (size_t)peer * chunk, chunk, ncclInt8, peer,
+                             a->comm[g], a->stream[g]);
+                what = "ncclSend";
+                if (r != ncclSuccess) break;
+                r = ncclRecv(a->recvbuf[g] + (size_t)peer * chunk, chunk, ncclInt8, peer,
+                             a->comm[g], a->stream[g]);
+                what = "ncclRecv";
             }
     }
-    GEM__NC("ncclGroupEnd", ncclGroupEnd());
+    ncclResult_t end = ncclGroupEnd();
+    if (r != ncclSuccess)
+        return gem__fail(GEM_ERR_DEVICE, "%s failed: %s", what, ncclGetErrorString(r));
+    if (end != ncclSuccess)
+        return gem__fail(GEM_ERR_DEVICE, "ncclGroupEnd failed: %s", ncclGetErrorString(end));
     for (int g = 0; g < a->n; g++) {
         if (src >= 0 && g != src && g != dst) continue;
         GEM__CU("cudaSetDevice", cudaSetDevice(a->dev[g]));

@@ -1,8 +1,10 @@
 # mk/backends.mk - optional profiling backends, found at build time (included by the Makefile).
 #
-#   CUDA   nvcc, the CUDA runtime and cuBLAS under CUDA_HOME (default /usr/local/cuda):
-#          libgem/cuda/*.cu are built for GEM_CUDA_ARCHS, and GEM_HAVE_CUDA is defined.
-#   NCCL   nccl.h and libnccl (under CUDA_HOME, or the system's), with CUDA: GEM_HAVE_NCCL.
+#   CUDA   nvcc, the CUDA runtime and cuBLAS under CUDA_HOME (default /usr/local/cuda; cuBLAS
+#          may live elsewhere: CUBLAS_INC, CUBLAS_LIBDIR): libgem/cuda/*.cu are built for
+#          GEM_CUDA_ARCHS, and GEM_HAVE_CUDA is defined.
+#   NCCL   nccl.h and libnccl (NCCL_HOME/{include,lib} when set, else under CUDA_HOME, or the
+#          system's), with CUDA: GEM_HAVE_NCCL.
 #   hwloc  pkg-config hwloc: GEM_HAVE_HWLOC (library and `gem topo`).
 #   MPI    mpicc --showme (Open MPI): only the gem tool uses MPI (`mpirun -np N gem profile`),
 #          so tools/cmd_profile.c alone gets GEM_HAVE_MPI and the gem binary links libmpi.
@@ -17,11 +19,15 @@
 
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUBLAS_INC    ?= $(CUDA_HOME)/include
+CUBLAS_LIBDIR ?= $(CUDA_HOME)/lib64
+NCCL_HOME ?=
 WITH_CUDA ?= auto
 WITH_NCCL ?= auto
 WITH_HWLOC ?= auto
 WITH_MPI  ?= auto
-# Ampere (A100), Ada (L40, L4), Hopper (H100, H200); PTX of the last for newer GPUs.
+# Ampere (A100), Ada (L40, L4), Hopper (H100, H200): machine code (SASS) for each, and PTX of
+# the last for newer GPUs. An H200 (sm_90) runs the sm_90 SASS, no JIT at start-up.
 GEM_CUDA_ARCHS ?= 80 89 90
 MPICC     ?= mpicc
 
@@ -29,9 +35,11 @@ GEM_BACKENDS_BUILT := sim callback
 
 # ---- CUDA -----------------------------------------------------------------------------------
 ifneq ($(WITH_CUDA),0)
+# cuBLAS is loaded with dlopen (by soname, then from CUBLAS_LIBDIR), never linked: its headers
+# and any libcublas.so* (a runtime-only install has no unversioned link) are enough.
 HAVE_CUDA := $(shell test -x '$(NVCC)' && test -f '$(CUDA_HOME)/include/cuda_runtime_api.h' \
-    && test -f '$(CUDA_HOME)/include/cublas_v2.h' && test -e '$(CUDA_HOME)/lib64/libcudart.so' \
-    && test -e '$(CUDA_HOME)/lib64/libcublas.so' && echo 1)
+    && test -f '$(CUBLAS_INC)/cublas_v2.h' && test -e '$(CUDA_HOME)/lib64/libcudart.so' \
+    && ls '$(CUBLAS_LIBDIR)'/libcublas.so* >/dev/null 2>&1 && echo 1)
 endif
 
 ifeq ($(HAVE_CUDA),1)
@@ -52,6 +60,7 @@ NVCC_FLAGS ?= -O2 -g
 # Architectures compile in parallel threads (test/gpu/check.sh uses 0: one per core).
 NVCC_THREADS ?= 2
 CUDA_SRCS := $(sort $(wildcard libgem/cuda/*.cu))
+CUBLAS_NVCC_INC := $(if $(filter-out $(CUDA_HOME)/include,$(CUBLAS_INC)),-isystem '$(CUBLAS_INC)')
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/obj/%.o)
 # -isystem: the CUDA and NCCL headers do not pass our warnings (nccl.h lacks prototypes).
 BACKEND_CFLAGS += -DGEM_HAVE_CUDA -isystem $(CUDA_HOME)/include
@@ -68,22 +77,32 @@ $(BUILD)/obj/libgem/cuda/%.o: libgem/cuda/%.cu $(wildcard libgem/cuda/*.h) libge
                               include/gem.h
 	@mkdir -p $(dir $@)
 	'$(NVCC)' -std=c++17 $(NVCC_FLAGS) --threads $(NVCC_THREADS) $(CUDA_GENCODE) \
-	    -Iinclude -Ilibgem -Ilibgem/cuda \
-	    -DGEM_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"' \
+	    -Iinclude -Ilibgem -Ilibgem/cuda $(CUBLAS_NVCC_INC) \
+	    -DGEM_CUDA_LIBDIR='"$(CUBLAS_LIBDIR)"' \
 	    -Xcompiler -fPIC,-fvisibility=hidden,-Wall -c $< -o $@
 endif
 
 # ---- NCCL -----------------------------------------------------------------------------------
 ifeq ($(HAVE_CUDA),1)
 ifneq ($(WITH_NCCL),0)
+ifneq ($(NCCL_HOME),)
+# An NCCL of its own (a pip wheel's has only libnccl.so.2: link that file by name).
+HAVE_NCCL := $(shell test -f '$(NCCL_HOME)/include/nccl.h' \
+    && ls '$(NCCL_HOME)'/lib/libnccl.so* >/dev/null 2>&1 && echo 1)
+NCCL_LINK := $(if $(wildcard $(NCCL_HOME)/lib/libnccl.so),-lnccl,-l:libnccl.so.2)
+NCCL_FLAGS := -isystem $(NCCL_HOME)/include
+NCCL_LIBS := -L$(NCCL_HOME)/lib -Wl,-rpath,$(NCCL_HOME)/lib $(NCCL_LINK)
+else
 HAVE_NCCL := $(shell { test -f '$(CUDA_HOME)/include/nccl.h' || test -f /usr/include/nccl.h; } \
     && { test -e '$(CUDA_HOME)/lib64/libnccl.so' || ls /usr/lib/*/libnccl.so >/dev/null 2>&1; } \
     && echo 1)
+NCCL_LIBS := -lnccl
+endif
 endif
 endif
 ifeq ($(HAVE_NCCL),1)
-BACKEND_CFLAGS += -DGEM_HAVE_NCCL
-BACKEND_LIBS   += -lnccl
+BACKEND_CFLAGS += -DGEM_HAVE_NCCL $(NCCL_FLAGS)
+BACKEND_LIBS   += $(NCCL_LIBS)
 GEM_BACKENDS_BUILT += nccl
 endif
 
@@ -119,7 +138,7 @@ endif
 CHECK_EXTRA += check-backends
 
 # ---- checks ---------------------------------------------------------------------------------
-.PHONY: check-backends check-mpi gpu-check backends
+.PHONY: check-backends check-mpi gpu-check gpu-check-dry backends
 
 backends:
 	@echo "backends built: $(GEM_BACKENDS_BUILT)"
@@ -127,7 +146,9 @@ backends:
 # The CLI side of the backends: the emulated node works with no options, --backend cuda
 # fails cleanly here (no GPU: "no CUDA device or driver"; no CUDA: "built without CUDA") and
 # writes nothing, and `gem topo` describes this host.
-check-backends: $(GEM_BIN)
+# Prerequisites name $(BUILD)/... themselves: the Makefile includes this file before it sets
+# GEM_BIN and STLIB, and a prerequisite list is expanded where it is read (a recipe is not).
+check-backends: $(BUILD)/gem
 	@set -e; d=$(BUILD)/check-backends; rm -rf $$d; mkdir -p $$d; \
 	$(GEM_BIN) profile -o $$d/sim.json; grep -q '"gem-profile"' $$d/sim.json; \
 	if $(GEM_BIN) profile --backend cuda -o $$d/cuda.json 2>$$d/cuda.err; then \
@@ -143,13 +164,22 @@ check-backends: $(GEM_BIN)
 	else grep -q 'built without hwloc' $$d/topo.err; fi; \
 	echo "check-backends: gem profile (sim), --backend cuda and gem topo behave"
 
-check-mpi: $(GEM_BIN)
+check-mpi: $(BUILD)/gem
 	@sh test/mpi/test_mpi.sh $(BUILD)
 
 # The GPU check (test/gpu/check.sh) runs this C program, which reads libgem's internals.
-$(BUILD)/test/gpu_check: test/gpu/check_gpu.c $(STLIB)
+$(BUILD)/test/gpu_check: test/gpu/check_gpu.c $(BUILD)/libgem.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(STLIB) $(LIBS_ALL)
 
 gpu-check:
 	@sh test/gpu/check.sh $(BUILD)
+
+# The GPU check's dry run (no GPU: model devices through the same runner, sampler, checks and
+# tables; a few seconds, and the same numbers every time) keeps check.sh and check_gpu.c
+# working between the rare runs on a GPU.
+gpu-check-dry: $(BUILD)/test/gpu_check $(BUILD)/gem
+	@CHECK_DRY_RUN=1 sh test/gpu/check.sh $(BUILD) >$(BUILD)/gpu-check-dry.log 2>&1 \
+	    || { cat $(BUILD)/gpu-check-dry.log; echo "gpu-check-dry: FAILED" >&2; exit 1; }
+	@echo "gpu-check-dry: $$(tail -n 1 $(BUILD)/gpu-check-dry.log) (log in $(BUILD)/gpu-check-dry.log)"
+CHECK_EXTRA += gpu-check-dry

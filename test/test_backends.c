@@ -1,5 +1,6 @@
 /* test_backends.c - what is built, the cuda/nccl/hwloc entry points on a machine without a
- * GPU, and the shared tile-boundary sampler through the callback backend. */
+ * GPU, and the shared tile-boundary sampler through the callback backend, on exact curves and
+ * on noisy GPU-like ones. */
 #include "testutil.h"
 
 #include "backend.h"
@@ -448,6 +449,184 @@ static void test_sampler_tolerates_measured_noise(void **state)
     assert_int_equal(noisy.calls, 9); /* cv 5% over 20 repeats: within noise */
 }
 
+/* ---- the sampler on noisy GPU-like curves ------------------------------------------------ */
+
+/* Mixtral-8x7B's expert (bf16) as an H200 might time it: 352 MB of weights at ~4.3 TB/s keep it
+ * at 84 us up to ~155 tokens; then 0.542 us a token (~650 TFLOP/s) in waves of tiles over 132
+ * SMs, whose last, partial wave costs a little more than its share: a 1% saw-tooth step every
+ * 448 tokens. kind 1 is a plain straight line; kind 2 a staircase too steep to follow on a
+ * budget (a 20% share of 192-token steps: 4% steps). */
+static double gpu_curve(int kind, int64_t tokens)
+{
+    double x = (double)tokens, w = x / 448.0;
+    switch (kind) {
+    case 1: return 50.0 + 0.5 * x;
+    case 2: return fmax(84.0, 0.8 * 0.542 * x + 0.2 * 0.542 * ceil(x / 192.0) * 192.0);
+    default: return fmax(84.0, 0.542 * x) * (1.0 + 0.01 * ((ceil(w) - w) - 0.5));
+    }
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double gauss(uint64_t *s)
+{
+    double u = ((double)(splitmix(s) >> 11) + 0.5) * 0x1.0p-53;
+    double v = (double)(splitmix(s) >> 11) * 0x1.0p-53;
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* What the CUDA probe reports for one point: the median of 20 runs with 1% noise each, and
+ * their cv. */
+static double noisy_median(int kind, double slow, int64_t tokens, uint64_t *rng, double *cv)
+{
+    double run[20], sum = 0, var = 0;
+    for (int i = 0; i < 20; i++) {
+        run[i] = slow * gpu_curve(kind, tokens) * (1.0 + 0.01 * gauss(rng));
+        sum += run[i];
+    }
+    double mean = sum / 20;
+    for (int i = 0; i < 20; i++) var += (run[i] - mean) * (run[i] - mean);
+    qsort(run, 20, sizeof *run, cmp_double);
+    *cv = sqrt(var / 20) / mean;
+    return 0.5 * (run[9] + run[10]);
+}
+
+/* An engine's runner over noisy GPUs: each device draws from its own generator (only its
+ * thread touches it), so a profile is the same whatever the threads' timing. */
+typedef struct {
+    uint64_t rng[4];
+} noisy_runner;
+
+static double noisy_runner_fn(void *user, int device, int64_t tokens)
+{
+    noisy_runner *r = user;
+    double cv;
+    return noisy_median(0, 1.0 + 0.1 * device, tokens, &r->rng[device], &cv);
+}
+
+static gem_profile_t *noisy_profile(gem_options_t *o, noisy_runner *r, int dense,
+                                    gem__profile_stats *stats)
+{
+    assert_ok(gem_options_set_runner(o, noisy_runner_fn, r, 4));
+    assert_ok(gem_options_set_int(o, GEM_OPT_PROFILE_DENSE, dense));
+    gem_profile_t *p = NULL;
+    assert_ok(gem__profile_callback(o, &p, stats));
+    return p;
+}
+
+/* Through the engine-supplied runner, as check.sh's GPU check does it on a GPU: on a curve with
+ * a memory-bound plateau, wave steps and 1% noise per run, refinement times at most a quarter
+ * of the 64 boundaries of a dense sweep and reproduces that sweep (measured again, with its
+ * own noise) within 2% at every boundary. */
+static void test_refinement_on_noisy_gpu_curve(void **state)
+{
+    (void)state;
+    gem_options_t *o = opts_new(); /* tile 64, 4096 tokens: 64 boundaries */
+    noisy_runner rd, rr;
+    for (int d = 0; d < 4; d++) rd.rng[d] = 1000 + (uint64_t)d, rr.rng[d] = 2000 + (uint64_t)d;
+    gem__profile_stats sd = {0}, sr = {0};
+    gem_profile_t *dense = noisy_profile(o, &rd, 1, &sd);
+    gem_profile_t *refined = noisy_profile(o, &rr, 0, &sr);
+    assert_int_equal(sd.grid, 64);
+    for (int d = 0; d < 4; d++) {
+        assert_int_equal(sd.timed[d], 64);
+        assert_true(sr.timed[d] >= 9);       /* the coarse pass ... */
+        assert_true(4 * sr.timed[d] <= 64);  /* ... and refinement: at most a quarter */
+        const gem__curve *a = &dense->gpus[d].curve, *b = &refined->gpus[d].curve;
+        double worst = 0;
+        for (size_t i = 0; i < 64; i++)
+            worst = fmax(worst, fabs(b->latency[i] - a->latency[i]) / a->latency[i]);
+        if (worst > 0.02) print_error("device %d: refined is %.2f%% off dense\n", d, 100 * worst);
+        assert_true(worst <= 0.02);
+        /* the plateau's end was found: 128 tokens still on it, 256 well past it */
+        assert_true(fabs(b->latency[1] / (84.0 * (1.0 + 0.1 * d)) - 1) < 0.02);
+        assert_true(b->latency[3] > 1.5 * b->latency[1]);
+    }
+    gem__profile_stats_free(&sd);
+    gem__profile_stats_free(&sr);
+    gem_profile_destroy(dense);
+    gem_profile_destroy(refined);
+    gem_options_destroy(o);
+}
+
+typedef struct {
+    int kind;
+    uint64_t rng;
+    long calls;
+} noisy_probe;
+
+static gem_status_t noisy_measure(void *ctx, int64_t tokens, double *us, double *cv)
+{
+    noisy_probe *p = ctx;
+    p->calls++;
+    *us = noisy_median(p->kind, 1.0, tokens, &p->rng, cv);
+    return GEM_OK;
+}
+
+/* With the cv that the CUDA probe measures, noise alone is not chased: a straight line with 1%
+ * noise per run keeps the coarse pass (9 samples) over many draws. A staircase too steep to
+ * follow stays within the budget; a budget set in the plan holds, and a bend that still wants
+ * samples when it runs out is reported (capped). */
+static void test_sampler_noise_and_budget(void **state)
+{
+    (void)state;
+    gem__sample_plan plan;
+    gem__sample_plan_init(&plan, NULL);
+    plan.repeats = 20;
+    gem__samples s = {0};
+    for (uint64_t seed = 1; seed <= 50; seed++) {
+        noisy_probe p = {1, seed, 0};
+        assert_ok(gem__sample_curve(&plan, noisy_measure, &p, &s));
+        assert_int_equal(p.calls, 9);
+        assert_false(s.capped);
+        gem__samples_free(&s);
+    }
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        noisy_probe stairs = {2, seed, 0};
+        assert_ok(gem__sample_curve(&plan, noisy_measure, &stairs, &s));
+        assert_true(stairs.calls > 9);       /* it does chase the steps ... */
+        assert_true(stairs.calls <= 16);     /* ... on a quarter of the 64 boundaries at most */
+        assert_int_equal(s.n_timed, (size_t)stairs.calls);
+        gem__samples_free(&s);
+    }
+    noisy_probe stairs = {2, 7, 0};
+    plan.max_timed = 12;
+    assert_ok(gem__sample_curve(&plan, noisy_measure, &stairs, &s));
+    assert_true(stairs.calls <= 12);
+    gem__samples_free(&s);
+    /* The smooth bend of the exact curves above wants more than 10 samples. */
+    fake bend = {4, 0};
+    plan.max_timed = 10;
+    assert_ok(gem__sample_curve(&plan, fake_measure, &bend, &s));
+    assert_int_equal(bend.calls, 10);
+    assert_true(s.capped);
+    gem__samples_free(&s);
+    /* The coarse pass is timed whatever the budget; dense ignores it. */
+    plan.max_timed = 3;
+    stairs.calls = 0;
+    assert_ok(gem__sample_curve(&plan, noisy_measure, &stairs, &s));
+    assert_int_equal(stairs.calls, 9);
+    gem__samples_free(&s);
+    plan.dense = 1;
+    stairs.calls = 0;
+    assert_ok(gem__sample_curve(&plan, noisy_measure, &stairs, &s));
+    assert_int_equal(stairs.calls, 64);
+    assert_false(s.capped);
+    gem__samples_free(&s);
+}
+
 static void test_grid_limits(void **state)
 {
     (void)state;
@@ -591,6 +770,8 @@ int main(void)
         cmocka_unit_test(test_callback_refinement_matches_dense),
         cmocka_unit_test(test_sampler_finds_each_feature),
         cmocka_unit_test(test_sampler_tolerates_measured_noise),
+        cmocka_unit_test(test_refinement_on_noisy_gpu_curve),
+        cmocka_unit_test(test_sampler_noise_and_budget),
         cmocka_unit_test(test_grid_limits),
         cmocka_unit_test(test_callback_needs_a_runner),
         cmocka_unit_test(test_callback_runner_failure),

@@ -7,6 +7,11 @@
  *
  * timed with CUDA events around back-to-back runs on one stream. Inputs are random and never
  * zero (our init kernel), because some GPUs draw less power, and so clock higher, on zeros.
+ * Each timed repeat is a batch of back-to-back runs lasting at least GEM__PROBE_MIN_BATCH_US
+ * (one run at large token counts, a few on the memory-bound plateau, where one run takes
+ * ~80 us on an H200): an event pair resolves about half a microsecond and a single launch
+ * hiccup would otherwise move one short run by percents, so the repeats' spread (the cv) would
+ * be the timer's rather than the GPU's. The time of a repeat is its batch's mean per run.
  *
  * cuBLAS is column-major; a row-major [r,c] matrix is its column-major transpose [c,r], so
  * row-major C = A B is computed as column-major C^T = B^T A^T without any transposition.
@@ -32,6 +37,10 @@ extern "C" {
 #include "internal.h"
 }
 #include "probe.h"
+
+/* Shortest timed repeat (see above), and the most runs one repeat may batch. */
+#define GEM__PROBE_MIN_BATCH_US 500.0
+#define GEM__PROBE_MAX_BATCH 64
 
 struct gem__cuda_probe {
     int dev;
@@ -270,6 +279,12 @@ extern "C" gem_status_t gem__cuda_count(int *n)
     return GEM_OK;
 }
 
+extern "C" void gem__cuda_versions(int *driver, int *runtime)
+{
+    if (cudaDriverGetVersion(driver) != cudaSuccess) *driver = 0;
+    if (cudaRuntimeGetVersion(runtime) != cudaSuccess) *runtime = 0;
+}
+
 extern "C" gem_status_t gem__cuda_info(int dev, char *name, size_t name_len, char *bus_id,
                                        size_t bus_len, int64_t *free_bytes)
 {
@@ -360,6 +375,9 @@ extern "C" gem_status_t gem__cuda_probe_create(int dev, int64_t hidden, int64_t 
                          "the CUDA probe times bf16, fp16 and fp32 experts, not dtype %lld",
                          (long long)dtype);
     }
+    if (repeats < 1 || repeats > INT32_MAX)
+        return gem__fail(GEM_ERR_INVALID_ARGUMENT, "CUDA probe: %lld repeats, at least 1",
+                         (long long)repeats);
     if (hidden > INT32_MAX || ffn > INT32_MAX || max_tokens > INT32_MAX)
         return gem__fail(GEM_ERR_LIMIT, "expert shape beyond cuBLAS's int dimensions");
     gem_status_t st = gem__blas_ready();
@@ -415,6 +433,23 @@ static int gem__cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Runs the FFN on `tokens` tokens `runs` times back to back between the events a and b, and
+ * waits: *us receives the mean time of one run. */
+static gem_status_t gem__probe_batch(gem__cuda_probe *p, int64_t tokens, int runs,
+                                     cudaEvent_t a, cudaEvent_t b, double *us)
+{
+    gem_status_t st;
+    GEM__CU(p->dev, "cudaEventRecord", cudaEventRecord(a, p->stream));
+    for (int k = 0; k < runs; k++)
+        if ((st = gem__ffn(p, tokens))) return st;
+    GEM__CU(p->dev, "cudaEventRecord", cudaEventRecord(b, p->stream));
+    GEM__CU(p->dev, "cudaEventSynchronize", cudaEventSynchronize(b));
+    float ms = 0;
+    GEM__CU(p->dev, "cudaEventElapsedTime", cudaEventElapsedTime(&ms, a, b));
+    *us = (double)ms * 1e3 / runs;
+    return GEM_OK;
+}
+
 extern "C" gem_status_t gem__cuda_probe_time(gem__cuda_probe *p, int64_t tokens,
                                              double *median_us, double *cv)
 {
@@ -422,12 +457,22 @@ extern "C" gem_status_t gem__cuda_probe_time(gem__cuda_probe *p, int64_t tokens,
         return gem__fail(GEM_ERR_INTERNAL, "CUDA probe: %lld tokens outside [1, %lld]",
                          (long long)tokens, (long long)p->max_tokens);
     GEM__CU(p->dev, "cudaSetDevice", cudaSetDevice(p->dev));
-    gem_status_t st = gem__ffn(p, tokens); /* untimed: cuBLAS picks and loads its kernels */
+    /* Untimed: cuBLAS picks (and loads) its kernels for this shape. Then one run, timed, sizes
+     * the batch of each timed repeat. */
+    gem_status_t st = gem__ffn(p, tokens);
+    double one = 0;
+    if (!st) st = gem__probe_batch(p, tokens, 1, p->ev[0], p->ev[1], &one);
     if (st) return st;
+    int batch = 1;
+    if (one > 0 && one < GEM__PROBE_MIN_BATCH_US) {
+        double b = ceil(GEM__PROBE_MIN_BATCH_US / one);
+        batch = b < GEM__PROBE_MAX_BATCH ? (int)b : GEM__PROBE_MAX_BATCH;
+    }
     int64_t r = p->repeats;
     for (int64_t i = 0; i < r; i++) {
         GEM__CU(p->dev, "cudaEventRecord", cudaEventRecord(p->ev[2 * i], p->stream));
-        if ((st = gem__ffn(p, tokens))) return st;
+        for (int k = 0; k < batch; k++)
+            if ((st = gem__ffn(p, tokens))) return st;
         GEM__CU(p->dev, "cudaEventRecord", cudaEventRecord(p->ev[2 * i + 1], p->stream));
     }
     GEM__CU(p->dev, "timed runs", cudaStreamSynchronize(p->stream));
@@ -436,7 +481,7 @@ extern "C" gem_status_t gem__cuda_probe_time(gem__cuda_probe *p, int64_t tokens,
         float ms = 0;
         GEM__CU(p->dev, "cudaEventElapsedTime",
                 cudaEventElapsedTime(&ms, p->ev[2 * i], p->ev[2 * i + 1]));
-        p->times[i] = (double)ms * 1e3;
+        p->times[i] = (double)ms * 1e3 / batch;
         sum += p->times[i];
     }
     double mean = sum / (double)r;

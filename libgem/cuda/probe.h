@@ -23,6 +23,8 @@ typedef struct gem__cuda_probe gem__cuda_probe;
 gem_status_t gem__cuda_blas_load(void);
 /** Visible CUDA devices. GEM_ERR_NO_DEVICE when there is none or no usable driver. */
 gem_status_t gem__cuda_count(int *n);
+/** CUDA driver and runtime versions (1000 * major + 10 * minor; 0 when unknown). */
+void gem__cuda_versions(int *driver, int *runtime);
 /** Name, PCI bus id ("dddd:bb:dd.f") and free memory of a device. */
 gem_status_t gem__cuda_info(int device, char *name, size_t name_len, char *bus_id,
                             size_t bus_len, int64_t *free_bytes);
@@ -34,8 +36,10 @@ gem_status_t gem__cuda_probe_create(int device, int64_t hidden, int64_t ffn, int
                                     gem__cuda_probe **out);
 /** Runs the FFN at max_tokens until ms milliseconds have passed (clocks and caches settle). */
 gem_status_t gem__cuda_probe_warmup(gem__cuda_probe *p, int64_t ms);
-/** One untimed run, then `repeats` timed back-to-back runs of the FFN on `tokens` tokens:
- *  median microseconds and coefficient of variation (stddev / mean). */
+/** One untimed run, one timed run that sizes the batches, then `repeats` timed back-to-back
+ *  repeats of the FFN on `tokens` tokens, each a batch of runs lasting at least 0.5 ms (see
+ *  probe.cu): median microseconds per run and the repeats' coefficient of variation
+ *  (stddev / mean). */
 gem_status_t gem__cuda_probe_time(gem__cuda_probe *p, int64_t tokens, double *median_us,
                                   double *cv);
 void gem__cuda_probe_destroy(gem__cuda_probe *p);
