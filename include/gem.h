@@ -260,11 +260,14 @@ typedef enum {
                                         [1, GEM_MAX_TOKENS] default 4096 */
     GEM_OPT_PROFILE_WARMUP_MS = 33,  /* int: warm-up before timing (cuda). [0, 600000]
                                         default 2000 */
-    GEM_OPT_PROFILE_REPEATS = 34,    /* int: timed runs per point, median kept (cuda; nccl, at
-                                        most 50; a callback runner is called once per point).
-                                        [1, 10000] default 20 */
+    GEM_OPT_PROFILE_REPEATS = 34,    /* int: timed repeats per point, median kept (cuda: each
+                                        repeat a batch of back-to-back runs lasting at least
+                                        0.5 ms, its mean per run; nccl, at most 50; a callback
+                                        runner is called once per point). [1, 10000] default 20 */
     GEM_OPT_PROFILE_DENSE = 35,      /* int 0/1: time every tile boundary instead of refining
-                                        where the slope changes (cuda, callback). default 0 */
+                                        where the slope changes (cuda, callback); refining times
+                                        at most the larger of a quarter of the boundaries and
+                                        16 (fewer when there are fewer). default 0 */
     GEM_OPT_HOST_NAME = 36,          /* string: host name written into profiles. default: the
                                         machine's (gethostname) */
     GEM_OPT_ALLTOALL_MAX_BYTES = 37, /* int: largest all-to-all message. [1, 2^62] default
@@ -292,9 +295,16 @@ typedef enum {
                                         start with this many rows of the trivial layout (slot
                                         j holds expert j mod E). [0, 2^16] default 0 */
     /* communication model */
-    GEM_OPT_EXPERTS_PER_TOKEN = 46   /* int: experts per token (the router's top-k) for
+    GEM_OPT_EXPERTS_PER_TOKEN = 46,  /* int: experts per token (the router's top-k) for
                                         GEM_OPT_COMM_MODEL; 0 = unset: GEM_OPT_IMPORT_TOPK.
                                         [0, 1024] default 0 */
+    /* evaluation */
+    GEM_OPT_BOUND_SLOTS = 47         /* int 0/1: gem_evaluate's GEM_METRIC_LOWER_BOUND holds
+                                        only for mappings with as many experts on every GPU
+                                        as the evaluated one, layer by layer (per_expert
+                                        layers without replicas; the others keep the general
+                                        bound): much tighter for policies that fix the slot
+                                        counts (docs/cost-model.md). default 0 */
 } gem_option_t;
 
 typedef struct gem_options gem_options_t;

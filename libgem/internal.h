@@ -106,7 +106,7 @@ int gem__parse_decimal(const char *s, size_t n, double *out);
 int gem__parse_uint(const char *s, size_t n, int64_t max, int64_t *out);
 
 /* ---- options (options.c) --------------------------------------------------------------- */
-#define GEM__NUM_OPTIONS 47
+#define GEM__NUM_OPTIONS 48
 struct gem_options {
     int64_t ival[GEM__NUM_OPTIONS];
     double dval[GEM__NUM_OPTIONS];

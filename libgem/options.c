@@ -68,6 +68,7 @@ static const opt_desc gem__opts[GEM__NUM_OPTIONS] = {
     [GEM_OPT_SIM_MEMORY_GB] = {"sim_memory_gb", T_DOUBLE, 48, 0, 1e6},
     [GEM_OPT_FIRST_DENSE_LAYERS] = {"first_dense_layers", T_INT, 0, 0, 65536},
     [GEM_OPT_EXPERTS_PER_TOKEN] = {"experts_per_token", T_INT, 0, 0, 1024},
+    [GEM_OPT_BOUND_SLOTS] = {"bound_slots", T_INT, 0, 0, 1},
 };
 
 static const opt_desc *gem__desc(gem_option_t key)

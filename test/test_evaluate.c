@@ -1,7 +1,9 @@
 /* test_evaluate.c - gem_evaluate and the report: SPEC 2 by hand on small cases, against an
  * independent brute-force reimplementation on many random cases, nearest-rank percentiles,
- * the lower bound (never above any mapping's mean, nor above the exhaustive optimum), and
- * the error statuses. */
+ * the lower bound (never above any mapping's mean, nor above the exhaustive optimum; the
+ * whole-trace bound beats every per-step bound where a fixed mapping must lose; with
+ * GEM_OPT_BOUND_SLOTS, never above the optimum of the same slot counts), and the error
+ * statuses. */
 #include "testutil.h"
 #include "internal.h" /* gem__inject_alloc_failure */
 
@@ -735,6 +737,313 @@ static void test_lower_bound_falling_tail(void **state)
     gem_profile_destroy(p);
 }
 
+/* ---- whole-trace bound ---------------------------------------------------------------------- */
+
+/* Brute force over fixed single-placement mappings of one layer: f table F[s][e][g] of SPEC 2
+ * read literally, then sum over steps of the straggler's time. */
+typedef struct {
+    int G, E, S;
+    double c[8];
+    double F[8][8][8]; /* [s][e][g] */
+} bf_layer;
+
+static void bf_layer_of(const gem_profile_t *p, const gem_trace_t *t, bf_layer *b)
+{
+    bf_profile bp;
+    bf_read(p, &bp);
+    int64_t S;
+    int32_t L, E;
+    assert_ok(gem_trace_shape(t, &S, &L, &E));
+    assert_true(S <= 8 && E <= 8 && bp.G <= 8 && L == 1);
+    b->G = bp.G, b->E = E, b->S = (int)S;
+    for (int g = 0; g < bp.G; g++) b->c[g] = bp.c[g];
+    for (int s = 0; s < S; s++) {
+        double n[8];
+        assert_ok(gem_trace_get(t, s, 0, n, 8));
+        for (int e = 0; e < E; e++)
+            for (int g = 0; g < bp.G; g++) b->F[s][e][g] = bf_f(&bp, g, n[e]);
+    }
+}
+
+/* Layer latency of step s under gpu_of. */
+static double bf_step(const bf_layer *b, int s, const int *gpu_of)
+{
+    double T[8] = {0};
+    for (int g = 0; g < b->G; g++) T[g] = b->c[g];
+    for (int e = 0; e < b->E; e++) T[gpu_of[e]] += b->F[s][e][gpu_of[e]];
+    double mx = T[0];
+    for (int g = 1; g < b->G; g++) mx = fmax(mx, T[g]);
+    return mx;
+}
+
+/* Over every mapping (with GPU g holding count[g] experts unless count is NULL): the best
+ * mean of a fixed mapping, and the mean over steps of each step's own best mapping (what a
+ * mapping that could change every step would get; every per-step bound is below it). */
+static void bf_optima(const bf_layer *b, const int *count, double *fixed, double *per_step)
+{
+    int gpu_of[8] = {0};
+    double step_best[8];
+    for (int s = 0; s < b->S; s++) step_best[s] = INFINITY;
+    double best = INFINITY;
+    for (;;) {
+        int n[8] = {0}, ok = 1;
+        for (int e = 0; e < b->E; e++) n[gpu_of[e]]++;
+        for (int g = 0; g < b->G && count; g++) ok &= n[g] == count[g];
+        if (ok) {
+            double sum = 0;
+            for (int s = 0; s < b->S; s++) {
+                double v = bf_step(b, s, gpu_of);
+                sum += v;
+                step_best[s] = fmin(step_best[s], v);
+            }
+            best = fmin(best, sum / b->S);
+        }
+        int i = 0;
+        while (i < b->E && ++gpu_of[i] == b->G) gpu_of[i++] = 0;
+        if (i == b->E) break;
+    }
+    double ps = 0;
+    for (int s = 0; s < b->S; s++) ps += step_best[s];
+    *fixed = best;
+    *per_step = ps / b->S;
+}
+
+static double bound_of(const gem_profile_t *p, const gem_trace_t *t, const gem_mapping_t *m,
+                       int slots)
+{
+    gem_options_t *o = NULL;
+    assert_ok(gem_options_create(&o));
+    assert_ok(gem_options_set_int(o, GEM_OPT_BOUND_SLOTS, slots));
+    gem_report_t *r = NULL;
+    assert_ok(gem_evaluate(p, t, m, o, &r));
+    double lb = metric(r, GEM_METRIC_LOWER_BOUND);
+    assert_true(lb <= metric(r, GEM_METRIC_MEAN));
+    gem_report_destroy(r);
+    gem_options_destroy(o);
+    return lb;
+}
+
+#define assert_below(lb, opt)                                                                 \
+    do {                                                                                      \
+        double lb__ = (lb), opt__ = (opt);                                                    \
+        if (!(lb__ <= opt__ + 1e-9 * fabs(opt__)))                                            \
+            print_error("bound %.17g above optimum %.17g\n", lb__, opt__);                   \
+        assert_true(lb__ <= opt__ + 1e-9 * fabs(opt__));                                      \
+    } while (0)
+
+/* 6 experts on 3 GPUs over 8 steps, random curves (some falling), overheads and loads (with
+ * zeros): the bound of a random mapping is never above the best fixed mapping (all 729),
+ * and with GEM_OPT_BOUND_SLOTS never above the best with the mapping's own slot counts; on
+ * many cases it is above the mean of each step's own optimum, which no per-step bound can
+ * be, so the whole-trace bound is doing its work. */
+static void test_whole_trace_below_exhaustive_optimum(void **state)
+{
+    (void)state;
+    uint64_t st = 2024;
+    int beyond = 0, beyond_slots = 0, cases = 120;
+    for (int iter = 0; iter < cases; iter++) {
+        const int G = 3, E = 6;
+        int64_t S = iter < 10 ? rnd(&st, 1, 8) : 8;
+        gem_profile_t *p = random_profile(&st, G);
+        assert_ok(gem_profile_set_cost_model(p, GEM_COST_PER_EXPERT));
+        gem_trace_t *t = random_trace(&st, S, 1, E);
+        int gpu_of[6];
+        if (iter % 2) {
+            for (int e = 0; e < E; e++) gpu_of[e] = e % G; /* 2 slots each */
+        } else {
+            for (int e = 0; e < E; e++) gpu_of[e] = rnd(&st, 0, G - 1);
+        }
+        gem_mapping_t *m = mapping_of(G, 1, E, gpu_of);
+        int count[3] = {0};
+        for (int e = 0; e < E; e++) count[gpu_of[e]]++;
+        bf_layer b;
+        bf_layer_of(p, t, &b);
+        double fixed, per_step, fixed_k, per_step_k;
+        bf_optima(&b, NULL, &fixed, &per_step);
+        bf_optima(&b, count, &fixed_k, &per_step_k);
+        double lb = bound_of(p, t, m, 0), lbk = bound_of(p, t, m, 1);
+        assert_below(lb, fixed);
+        assert_below(lbk, fixed_k);
+        beyond += lb > per_step * (1 + 1e-9);
+        beyond_slots += lbk > per_step_k * (1 + 1e-9);
+        gem_mapping_destroy(m);
+        gem_trace_destroy(t);
+        gem_profile_destroy(p);
+    }
+    if (beyond < cases / 12 || beyond_slots < cases / 2) /* 15 and 98 when written */
+        print_error("beyond the per-step optimum in %d (slots: %d) of %d cases\n", beyond,
+                    beyond_slots, cases);
+    assert_true(beyond >= cases / 12 && beyond_slots >= cases / 2);
+}
+
+/* Mappings of any slot counts, replicas too: the slot option's bound stays below the mean
+ * and, where the layer has replicas, is the general one. */
+static void test_bound_slots_random_mappings(void **state)
+{
+    (void)state;
+    uint64_t st = 31337;
+    for (int iter = 0; iter < 40; iter++) {
+        int G = rnd(&st, 1, 4), L = rnd(&st, 1, 3), E = rnd(&st, 1, 9);
+        int64_t S = rnd(&st, 1, 12);
+        gem_profile_t *p = random_profile(&st, G);
+        gem_trace_t *t = random_trace(&st, S, L, E);
+        gem_mapping_t *m = random_mapping(&st, G, L, E, iter % 2);
+        double lb = bound_of(p, t, m, 0), lbk = bound_of(p, t, m, 1);
+        int single = 0;
+        for (int l = 0; l < L; l++) {
+            size_t np;
+            assert_ok(gem_mapping_num_placements(m, l, &np));
+            single |= np == (size_t)E;
+        }
+        if (!single) assert_true(lbk == lb); /* only layers of one copy each count slots */
+        gem_mapping_destroy(m);
+        gem_trace_destroy(t);
+        gem_profile_destroy(p);
+    }
+}
+
+/* The best place for the expert changes with its load: GPU 0 (no overhead, f = 2x) for 10
+ * tokens, GPU 1 (overhead 50, f = x) for 100. Step by step the best mappings give 50 and 150,
+ * mean 100, and every per-step bound is at most that; a fixed mapping pays 50 + 200 or
+ * 60 + 150, mean at least 105, and the whole-trace bound proves it: its start puts each
+ * step's weight on the GPU of the expert, min over g of (c_g + f_g(10)) + (c_g + f_g(100)). */
+static void test_whole_trace_fixed_placement(void **state)
+{
+    (void)state;
+    const int64_t tok[] = {1, 2};
+    gem_profile_t *p = NULL;
+    assert_ok(gem_profile_create(&p, 2));
+    assert_ok(gem_profile_set_interpolation(p, GEM_INTERP_LINEAR));
+    assert_ok(gem_profile_set_curve(p, 0, 2, tok, (double[]){2, 4}, NULL));
+    assert_ok(gem_profile_set_curve(p, 1, 2, tok, (double[]){1, 2}, NULL));
+    assert_ok(gem_profile_set_overhead(p, 1, 50));
+    gem_trace_t *t = trace_of(2, 1, 1, (double[]){10, 100});
+    for (int g = 0; g < 2; g++) {
+        gem_mapping_t *m = mapping_of(2, 1, 1, (int[]){g});
+        gem_report_t *r = eval(p, t, m);
+        assert_near(metric(r, GEM_METRIC_MEAN), g ? 105 : 125);
+        assert_near(metric(r, GEM_METRIC_LOWER_BOUND), 105);
+        gem_report_destroy(r);
+        /* one expert on one GPU: its slot counts leave only this mapping */
+        assert_near(bound_of(p, t, m, 1), g ? 105 : 125);
+        gem_mapping_destroy(m);
+    }
+    /* each step alone: the per-step bound, equal to that step's optimum */
+    for (int s = 0; s < 2; s++) {
+        gem_trace_t *t1 = trace_of(1, 1, 1, (double[]){s ? 100.0 : 10.0});
+        gem_mapping_t *m = mapping_of(2, 1, 1, (int[]){s});
+        gem_report_t *r = eval(p, t1, m);
+        assert_near(metric(r, GEM_METRIC_LOWER_BOUND), s ? 150 : 50);
+        assert_near(metric(r, GEM_METRIC_MEAN), s ? 150 : 50);
+        gem_report_destroy(r);
+        gem_mapping_destroy(m);
+        gem_trace_destroy(t1);
+    }
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
+/* Two experts hot in turn (100 tokens, the other 10), a fast GPU (f = x) and a slow one
+ * (f = 2x). Step by step the hot expert sits on the fast GPU: 100 every step, which is also
+ * the per-step bound. With one expert per GPU (slots) a fixed mapping puts one of them on the
+ * slow GPU for good: max(100, 20) + max(10, 200), mean 150, and GEM_OPT_BOUND_SLOTS proves
+ * exactly that. Without the slot counts both experts may share the fast GPU (110 a step):
+ * the general bound lies between 100 and 110. */
+static void test_bound_slots_alternating(void **state)
+{
+    (void)state;
+    const int64_t tok[] = {1, 2};
+    gem_profile_t *p = NULL;
+    assert_ok(gem_profile_create(&p, 2));
+    assert_ok(gem_profile_set_interpolation(p, GEM_INTERP_LINEAR));
+    assert_ok(gem_profile_set_curve(p, 0, 2, tok, (double[]){1, 2}, NULL));
+    assert_ok(gem_profile_set_curve(p, 1, 2, tok, (double[]){2, 4}, NULL));
+    gem_trace_t *t = trace_of(4, 1, 2, (double[]){100, 10, 10, 100, 100, 10, 10, 100});
+    gem_mapping_t *m = mapping_of(2, 1, 2, (int[]){0, 1});
+    gem_report_t *r = eval(p, t, m);
+    assert_near(metric(r, GEM_METRIC_MEAN), 150);
+    double lb = metric(r, GEM_METRIC_LOWER_BOUND);
+    assert_true(lb >= 100 - 1e-9 && lb <= 110 + 1e-9);
+    gem_report_destroy(r);
+    assert_near(bound_of(p, t, m, 1), 150);
+    gem_mapping_destroy(m);
+    /* both on the fast GPU: 110 a step, within the general bound, and its own slot counts
+     * (two on GPU 0) make that the optimum */
+    m = mapping_of(2, 1, 2, (int[]){0, 0});
+    r = eval(p, t, m);
+    assert_near(metric(r, GEM_METRIC_MEAN), 110);
+    assert_true(metric(r, GEM_METRIC_LOWER_BOUND) <= 110 + 1e-9);
+    gem_report_destroy(r);
+    assert_near(bound_of(p, t, m, 1), 110);
+    gem_mapping_destroy(m);
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
+/* A GPU 1.5x slower than the others must hold its share of always-busy experts when slots
+ * are equal: every expert costs one tile, 4 experts per GPU, so the slow GPU takes
+ * 4 x 15 = 60 a step, which the slot bound finds, while other slot counts allow 50
+ * (5, 5, 4 and 2 experts). */
+static void test_bound_slots_slow_gpu(void **state)
+{
+    (void)state;
+    gem_profile_t *p = tu_profile(4, (double[]){1, 1, 1, 1.5}, 64, 1, 10, 0);
+    double loads[6 * 16];
+    for (int i = 0; i < 6 * 16; i++) loads[i] = 1 + i % 7;
+    gem_trace_t *t = trace_of(6, 1, 16, loads);
+    int gpu_of[16];
+    for (int e = 0; e < 16; e++) gpu_of[e] = e % 4;
+    gem_mapping_t *m = mapping_of(4, 1, 16, gpu_of);
+    gem_report_t *r = eval(p, t, m);
+    assert_near(metric(r, GEM_METRIC_MEAN), 60);
+    assert_true(metric(r, GEM_METRIC_LOWER_BOUND) <= 50 + 1e-9 * 50);
+    gem_report_destroy(r);
+    assert_near(bound_of(p, t, m, 1), 60);
+    gem_mapping_destroy(m);
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
+/* A trace long enough to be cut into blocks of steps (2^20 steps x experts x GPUs each):
+ * the bound stays below every mapping's mean, is the same for any thread count, and the
+ * option takes only 0 and 1. */
+static void test_whole_trace_blocks(void **state)
+{
+    (void)state;
+    uint64_t st = 8;
+    gem_profile_t *p = tu_profile(8, (double[]){1, 1.1, 1.2, 1.05, 1, 1.3, 1.1, 1.5}, 16, 12,
+                                  30, 5);
+    gem_trace_t *t = tu_trace(4500, 1, 64, 60, 11); /* 3 blocks of 1500 steps */
+    gem_mapping_t *m = random_mapping(&st, 8, 1, 64, 0);
+    for (int slots = 0; slots < 2; slots++) {
+        gem_options_t *o1 = NULL, *o3 = NULL;
+        assert_ok(gem_options_create(&o1));
+        assert_ok(gem_options_create(&o3));
+        assert_ok(gem_options_set_int(o1, GEM_OPT_THREADS, 1));
+        assert_ok(gem_options_set_int(o3, GEM_OPT_THREADS, 3));
+        assert_ok(gem_options_set_int(o1, GEM_OPT_BOUND_SLOTS, slots));
+        assert_ok(gem_options_set_int(o3, GEM_OPT_BOUND_SLOTS, slots));
+        gem_report_t *r1 = NULL, *r3 = NULL;
+        assert_ok(gem_evaluate(p, t, m, o1, &r1));
+        assert_ok(gem_evaluate(p, t, m, o3, &r3));
+        double lb = metric(r1, GEM_METRIC_LOWER_BOUND);
+        assert_true(lb == metric(r3, GEM_METRIC_LOWER_BOUND));
+        assert_true(lb > 0 && lb <= metric(r1, GEM_METRIC_MEAN));
+        gem_report_destroy(r1);
+        gem_report_destroy(r3);
+        gem_options_destroy(o1);
+        gem_options_destroy(o3);
+    }
+    gem_options_t *o = NULL;
+    assert_ok(gem_options_create(&o));
+    assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, GEM_OPT_BOUND_SLOTS, 2));
+    assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, GEM_OPT_BOUND_SLOTS, -1));
+    gem_options_destroy(o);
+    gem_mapping_destroy(m);
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
 /* ---- errors and the report interface -------------------------------------------------------- */
 
 static void test_errors(void **state)
@@ -865,40 +1174,49 @@ static void test_report_getters_and_json(void **state)
 }
 
 /* Every allocation of an evaluation may fail: the failure is reported, nothing leaks
- * (LeakSanitizer checks in the sanitizer build), and a success is the normal report. */
+ * (LeakSanitizer checks in the sanitizer build), and a success is the normal report. With
+ * replicas (the per-step bounds only) and without them (the whole-trace bound's scratch),
+ * with and without GEM_OPT_BOUND_SLOTS. */
 static void test_allocation_failures(void **state)
 {
     (void)state;
     uint64_t st = 5;
     gem_profile_t *p = tu_profile(4, (double[]){1, 1.2, 1.1, 1.3}, 8, 6, 10, 2);
     gem_trace_t *t = tu_trace(400, 3, 64, 40, 3); /* big enough for worker threads */
-    gem_mapping_t *m = random_mapping(&st, 4, 3, 64, 1);
-    gem_options_t *o = NULL;
-    assert_ok(gem_options_create(&o));
-    assert_ok(gem_options_set_int(o, GEM_OPT_THREADS, 3));
-    gem_report_t *ref = NULL;
-    assert_ok(gem_evaluate(p, t, m, o, &ref));
-    int failed = 0;
-    for (long k = 1; k < 40; k++) {
-        gem_report_t *r = NULL;
-        char *js = NULL;
-        gem__inject_alloc_failure(k);
-        gem_status_t s = gem_evaluate(p, t, m, o, &r);
-        if (s == GEM_OK) s = gem_report_to_json(r, &js);
-        gem__inject_alloc_failure(0);
-        assert_true(s == GEM_OK || s == GEM_ERR_NO_MEMORY);
-        if (s == GEM_ERR_NO_MEMORY) {
-            failed++;
-            assert_error_has("memory");
+    for (int single = 0; single < 2; single++) {
+        gem_mapping_t *m = random_mapping(&st, 4, 3, 64, !single);
+        gem_options_t *o = NULL;
+        assert_ok(gem_options_create(&o));
+        assert_ok(gem_options_set_int(o, GEM_OPT_THREADS, 3));
+        assert_ok(gem_options_set_int(o, GEM_OPT_BOUND_SLOTS, single));
+        gem_report_t *ref = NULL;
+        assert_ok(gem_evaluate(p, t, m, o, &ref));
+        int failed = 0;
+        for (long k = 1; k < 60; k++) {
+            gem_report_t *r = NULL;
+            char *js = NULL;
+            gem__inject_alloc_failure(k);
+            gem_status_t s = gem_evaluate(p, t, m, o, &r);
+            if (s == GEM_OK) s = gem_report_to_json(r, &js);
+            gem__inject_alloc_failure(0);
+            assert_true(s == GEM_OK || s == GEM_ERR_NO_MEMORY);
+            if (s == GEM_ERR_NO_MEMORY) {
+                failed++;
+                assert_error_has("memory");
+            }
+            if (r) {
+                assert_true(metric(r, GEM_METRIC_MEAN) == metric(ref, GEM_METRIC_MEAN));
+                assert_true(metric(r, GEM_METRIC_LOWER_BOUND) ==
+                            metric(ref, GEM_METRIC_LOWER_BOUND));
+            }
+            gem_free(js);
+            gem_report_destroy(r);
         }
-        if (r) assert_true(metric(r, GEM_METRIC_MEAN) == metric(ref, GEM_METRIC_MEAN));
-        gem_free(js);
-        gem_report_destroy(r);
+        assert_true(failed > (single ? 30 : 10));
+        gem_report_destroy(ref);
+        gem_options_destroy(o);
+        gem_mapping_destroy(m);
     }
-    assert_true(failed > 10);
-    gem_report_destroy(ref);
-    gem_options_destroy(o);
-    gem_mapping_destroy(m);
     gem_trace_destroy(t);
     gem_profile_destroy(p);
 }
@@ -918,6 +1236,12 @@ int main(void)
         cmocka_unit_test(test_lower_bound_tight_fluid),
         cmocka_unit_test(test_lower_bound_per_expert_tiles),
         cmocka_unit_test(test_lower_bound_falling_tail),
+        cmocka_unit_test(test_whole_trace_below_exhaustive_optimum),
+        cmocka_unit_test(test_bound_slots_random_mappings),
+        cmocka_unit_test(test_whole_trace_fixed_placement),
+        cmocka_unit_test(test_bound_slots_alternating),
+        cmocka_unit_test(test_bound_slots_slow_gpu),
+        cmocka_unit_test(test_whole_trace_blocks),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_report_getters_and_json),
         cmocka_unit_test(test_allocation_failures),

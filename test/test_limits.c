@@ -340,7 +340,7 @@ static void test_options_out_of_range(void **state)
     assert_gem(GEM_ERR_INVALID_ARGUMENT,
                gem_options_set_double(o, GEM_OPT_SIM_OVERHEAD_US, -INFINITY));
     /* unknown keys, wrong types */
-    assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, (gem_option_t)47, 1));
+    assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, (gem_option_t)48, 1));
     assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, (gem_option_t)-1, 1));
     assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_int(o, (gem_option_t)1000000, 1));
     assert_gem(GEM_ERR_INVALID_ARGUMENT, gem_options_set_double(o, GEM_OPT_THREADS, 2.0));

@@ -142,6 +142,17 @@ and sum(g["straggler_count"] for g in d["gpus"]) == 24 * 3'
     check "export sglang $pol content" json_check "$T/x-$pol.json" \
         'len(d["physical_to_logical_map"]) == 3 and all(sorted(r) == list(range(16)) for r in d["physical_to_logical_map"])'
 done
+# --bound-slots: the bound over mappings with gem's experts per GPU sits between the general
+# bound and gem's own mean
+ok "eval --bound-slots --json" eval $P --mapping "$T/m-gem.json" --json --bound-slots
+check "eval --bound-slots bound between the general bound and the mean" python3 -S -c "
+import json
+s = json.load(open('$OUT')); g = json.load(open('$T/e-gem.json'))
+assert g['lower_bound'] * (1 - 1e-12) <= s['lower_bound'] <= s['mean'] * (1 + 1e-12), (s, g)
+assert s['mean'] == g['mean']
+"
+ok "eval --bound-slots table" eval $P --mapping "$T/m-gem.json" --bound-slots
+check "eval --bound-slots table says which bound" grep -q "with these experts per GPU" "$OUT"
 ok "export eplb" export --format eplb --mapping "$T/m-gem.json" -o "$T/x-eplb.json"
 check "export eplb content" json_check "$T/x-eplb.json" '"phy2log" in d'
 ok "export trtllm" export --format trtllm --mapping "$T/m-gem.json" -o "$T/x-trt.yaml"

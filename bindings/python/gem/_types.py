@@ -162,6 +162,7 @@ class Option(enum.IntEnum):
     SIM_MEMORY_GB = 44
     FIRST_DENSE_LAYERS = 45
     EXPERTS_PER_TOKEN = 46
+    BOUND_SLOTS = 47
 
 
 # The value type of every option, as documented in gem.h; it picks the typed setter.

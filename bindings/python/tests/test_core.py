@@ -167,12 +167,13 @@ class TestEnums(unittest.TestCase):
         self.assertEqual(gem.Option.SIM_MEMORY_GB, 44)
         self.assertEqual(gem.Option.FIRST_DENSE_LAYERS, 45)
         self.assertEqual(gem.Option.EXPERTS_PER_TOKEN, 46)
+        self.assertEqual(gem.Option.BOUND_SLOTS, 47)
         self.assertEqual(gem.Metric.IMBALANCE, 8)
         self.assertEqual(gem.ImportFormat.TOKENS_JSONL, 2)
         self.assertEqual(gem.ExportFormat.TRTLLM, 2)
         self.assertEqual(gem.Backend.MPI, 5)
         self.assertEqual(gem.DType.FP32, 3)
-        self.assertEqual(len(gem.Option), 47)
+        self.assertEqual(len(gem.Option), 48)
 
 
 class TestOptions(TempDirCase):

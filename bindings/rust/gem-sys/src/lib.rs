@@ -151,6 +151,7 @@ pub const GEM_OPT_IMPORT_TOPK: gem_option_t = 43;
 pub const GEM_OPT_SIM_MEMORY_GB: gem_option_t = 44;
 pub const GEM_OPT_FIRST_DENSE_LAYERS: gem_option_t = 45;
 pub const GEM_OPT_EXPERTS_PER_TOKEN: gem_option_t = 46;
+pub const GEM_OPT_BOUND_SLOTS: gem_option_t = 47;
 
 pub type gem_metric_t = c_int;
 pub const GEM_METRIC_MEAN: gem_metric_t = 0;

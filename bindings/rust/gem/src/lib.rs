@@ -242,6 +242,7 @@ c_enum! {
         SimMemoryGb = sys::GEM_OPT_SIM_MEMORY_GB => "sim_memory_gb",
         FirstDenseLayers = sys::GEM_OPT_FIRST_DENSE_LAYERS => "first_dense_layers",
         ExpertsPerToken = sys::GEM_OPT_EXPERTS_PER_TOKEN => "experts_per_token",
+        BoundSlots = sys::GEM_OPT_BOUND_SLOTS => "bound_slots",
     }
 }
 

@@ -97,7 +97,7 @@ fn version_and_names() {
     assert_eq!(Status::from_raw(99), Status::Other(99));
     assert_eq!(Status::Cancelled.code(), 15);
     assert_eq!(Metric::from_raw(8), Some(Metric::Imbalance));
-    assert_eq!(Opt::ALL.len(), 47);
+    assert_eq!(Opt::ALL.len(), 48);
     assert_eq!(Opt::FirstDenseLayers.raw(), 45);
     assert_eq!(Opt::ExpertsPerToken.raw(), 46);
 }
