@@ -16,8 +16,10 @@ static const char compare_help[] =
     "Maps the trace with each policy, replays it through each mapping (as 'gem eval') and\n"
     "prints, per policy, the mean and p90 step latency, the ratio of its mean to the best\n"
     "policy's, and the time the mapping took; then the lower bound on the mean that no\n"
-    "mapping can beat. Mapping and replaying use the same trace: it measures how well each\n"
-    "policy fits what it saw, not how it predicts.\n"
+    "mapping can beat, and the (tighter) one that no mapping with as many experts on every\n"
+    "GPU as the best policy's can beat (as 'gem eval --bound-slots'). Mapping and replaying\n"
+    "use the same trace: it measures how well each policy fits what it saw, not how it\n"
+    "predicts.\n"
     "\n"
     "Options:\n"
     "  --profile F           GPU profile\n"
@@ -48,6 +50,7 @@ typedef struct {
     gem_policy_t policy;
     int ok;
     double mean, p90, lower_bound, seconds;
+    double slot_bound;        /* over mappings with this one's experts per GPU */
     char error[512];
 } compare_row;
 
@@ -64,6 +67,15 @@ static void compare_one(const gem_profile_t *profile, const gem_trace_t *trace,
     if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_MEAN, &row->mean);
     if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_P90, &row->p90);
     if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_LOWER_BOUND, &row->lower_bound);
+    gem_options_t *slots = NULL;
+    gem_report_t *slot_report = NULL;
+    if (st == GEM_OK) st = gem_options_create(&slots);
+    if (st == GEM_OK) st = gem_options_set_int(slots, GEM_OPT_BOUND_SLOTS, 1);
+    if (st == GEM_OK) st = gem_evaluate(profile, trace, mapping, slots, &slot_report);
+    if (st == GEM_OK)
+        st = gem_report_get(slot_report, GEM_METRIC_LOWER_BOUND, &row->slot_bound);
+    gem_report_destroy(slot_report);
+    gem_options_destroy(slots);
     row->ok = st == GEM_OK;
     if (!row->ok)
         snprintf(row->error, sizeof row->error, "%s: %s", gem_status_string(st),
@@ -91,6 +103,8 @@ static void compare_print_json(const compare_row *rows, int n, int best, double 
 {
     printf("{\"unit\": \"us\", \"lower_bound\": ");
     cli_json_number(stdout, bound);
+    printf(", \"lower_bound_slots\": ");
+    cli_json_number(stdout, best >= 0 ? rows[best].slot_bound : 0.0);
     printf(", \"best\": ");
     cli_json_string(stdout, best >= 0 ? gem_policy_name(rows[best].policy) : NULL);
     printf(", \"policies\": [");
@@ -138,9 +152,17 @@ static void compare_print_table(const compare_row *rows, int n, int best, double
                unit, rows[i].p90 * scale, unit, rows[i].mean / rows[best].mean,
                rows[i].seconds * 1e3, i == best ? "  <- best" : "");
     }
-    if (best >= 0)
+    if (best >= 0) {
         printf("  %-12s %9.3f %s   (mean step latency that no mapping can beat)\n",
                "lower bound", bound * scale, unit);
+        const char *name = gem_policy_name(rows[best].policy);
+        printf("  %-12s %9.3f %s   (nor any with %s's experts per GPU", "same slots",
+               rows[best].slot_bound * scale, unit, name);
+        if (rows[best].slot_bound > 0)
+            printf(": %s is within %.2f%%", name,
+                   (rows[best].mean / rows[best].slot_bound - 1) * 100);
+        printf(")\n");
+    }
 }
 
 /* Bar chart of the policies that succeeded: mean step latency in ms, the lower bound as a

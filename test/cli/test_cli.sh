@@ -237,7 +237,9 @@ cp "$OUT" "$T/c.json"
 check "compare --json content" json_check "$T/c.json" '
 [p["policy"] for p in d["policies"]] == ["contiguous", "round_robin", "balanced", "speed_aware", "eplb", "gem"]
 and min(p["ratio"] for p in d["policies"]) == 1 and d["lower_bound"] > 0
-and all(p["mean"] >= d["lower_bound"] * (1 - 1e-12) for p in d["policies"])'
+and all(p["mean"] >= d["lower_bound"] * (1 - 1e-12) for p in d["policies"])
+and d["lower_bound"] * (1 - 1e-12) <= d["lower_bound_slots"]
+and d["lower_bound_slots"] <= min(p["mean"] for p in d["policies"]) * (1 + 1e-12)'
 ok "compare --policies" compare $P --policies balanced,gem --json
 cp "$OUT" "$T/c2.json"
 check "compare --policies runs those" json_check "$T/c2.json" \
