@@ -1002,6 +1002,21 @@ static gem_status_t gem__check_ctx(const gem__map_ctx *ctx, int32_t layer, const
     return GEM_OK;
 }
 
+/* Searches from the loaded assignment, evaluates the result from scratch (in canonical order)
+ * and keeps it in best[E] if it beats *best_obj. cand[E] is scratch. */
+static void gem__search_keep_better(gem__ls *L, const int32_t *order, int64_t max_moves,
+                                    int focus, int32_t *cand, int32_t *best, gem__obj *best_obj)
+{
+    const size_t bytes = (size_t)L->E * sizeof *cand;
+    gem__ls_search(L, order, max_moves, focus);
+    memcpy(cand, L->gpu, bytes);
+    gem__ls_set(L, cand);
+    if (gem__obj_better(L, L->obj, *best_obj, 0)) {
+        memcpy(best, cand, bytes);
+        *best_obj = L->obj;
+    }
+}
+
 /* Runs the search and leaves the best assignment found in best[E]. */
 static gem_status_t gem__gem_search(const gem__map_ctx *ctx, int32_t layer, gem__ls *L,
                                     int32_t *best)
@@ -1047,13 +1062,7 @@ static gem_status_t gem__gem_search(const gem__map_ctx *ctx, int32_t layer, gem_
     }
     if (!st && have_best) {
         gem__ls_set(L, best);
-        gem__ls_search(L, order, max_moves, 0);
-        memcpy(cand, L->gpu, (size_t)E * sizeof *cand);
-        gem__ls_set(L, cand);
-        if (gem__obj_better(L, L->obj, best_obj, 0)) {
-            memcpy(best, cand, (size_t)E * sizeof *best);
-            best_obj = L->obj;
-        }
+        gem__search_keep_better(L, order, max_moves, 0, cand, best, &best_obj);
     }
 
     /* restarts: perturb the best, search, keep the better */
@@ -1070,13 +1079,7 @@ static gem_status_t gem__gem_search(const gem__map_ctx *ctx, int32_t layer, gem_
         /* best is a local optimum: only what the kick touches is looked at again */
         memset(L->dirty, 0, (size_t)E);
         gem__ls_perturb(L, &rng, k);
-        gem__ls_search(L, order, max_moves, 1);
-        memcpy(cand, L->gpu, (size_t)E * sizeof *cand);
-        gem__ls_set(L, cand);
-        if (gem__obj_better(L, L->obj, best_obj, 0)) {
-            memcpy(best, cand, (size_t)E * sizeof *best);
-            best_obj = L->obj;
-        }
+        gem__search_keep_better(L, order, max_moves, 1, cand, best, &best_obj);
     }
     free(order); free(cand); free(used); free(pred); free(held); free(coact); free(keyed);
     return st;

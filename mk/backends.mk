@@ -168,7 +168,7 @@ check-mpi: $(BUILD)/gem
 	@sh test/mpi/test_mpi.sh $(BUILD)
 
 # The GPU check (test/gpu/check.sh) runs this C program, which reads libgem's internals.
-$(BUILD)/test/gpu_check: test/gpu/check_gpu.c $(BUILD)/libgem.a
+$(BUILD)/test/gpu_check: test/gpu/check_gpu.c test/gpu/model.h $(BUILD)/libgem.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(STLIB) $(LIBS_ALL)
 

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "backend.h"
+#include "gpu/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -451,34 +452,17 @@ static void test_sampler_tolerates_measured_noise(void **state)
 
 /* ---- the sampler on noisy GPU-like curves ------------------------------------------------ */
 
-/* Mixtral-8x7B's expert (bf16) as an H200 might time it: 352 MB of weights at ~4.3 TB/s keep it
- * at 84 us up to ~155 tokens; then 0.542 us a token (~650 TFLOP/s) in waves of tiles over 132
- * SMs, whose last, partial wave costs a little more than its share: a 1% saw-tooth step every
- * 448 tokens. kind 1 is a plain straight line; kind 2 a staircase too steep to follow on a
+/* kind 0: Mixtral-8x7B's expert as an H200 might time it (gpu/model.h, shared with the GPU
+ * check's dry run); kind 1 a plain straight line; kind 2 a staircase too steep to follow on a
  * budget (a 20% share of 192-token steps: 4% steps). */
 static double gpu_curve(int kind, int64_t tokens)
 {
-    double x = (double)tokens, w = x / 448.0;
+    double x = (double)tokens;
     switch (kind) {
     case 1: return 50.0 + 0.5 * x;
     case 2: return fmax(84.0, 0.8 * 0.542 * x + 0.2 * 0.542 * ceil(x / 192.0) * 192.0);
-    default: return fmax(84.0, 0.542 * x) * (1.0 + 0.01 * ((ceil(w) - w) - 0.5));
+    default: return gpu_model_h200_us(tokens);
     }
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double gauss(uint64_t *s)
-{
-    double u = ((double)(splitmix(s) >> 11) + 0.5) * 0x1.0p-53;
-    double v = (double)(splitmix(s) >> 11) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -493,7 +477,7 @@ static double noisy_median(int kind, double slow, int64_t tokens, uint64_t *rng,
 {
     double run[20], sum = 0, var = 0;
     for (int i = 0; i < 20; i++) {
-        run[i] = slow * gpu_curve(kind, tokens) * (1.0 + 0.01 * gauss(rng));
+        run[i] = slow * gpu_curve(kind, tokens) * (1.0 + 0.01 * gpu_model_gauss(rng));
         sum += run[i];
     }
     double mean = sum / 20;

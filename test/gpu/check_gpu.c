@@ -37,6 +37,8 @@
 #include "cuda/probe.h"
 #endif
 
+#include "model.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,32 +53,6 @@
 static int failures;
 
 /* ---- dry run: a model of the expert on an H200 ---------------------------------------------- */
-
-/* Mixtral-8x7B's expert in bf16 on an H200-like GPU: its 352 MB of weights stream at about
- * 4.3 TB/s (84 us with the launches) until about 155 tokens; past that its 352 MFLOP per token
- * run at about 650 TFLOP/s (0.542 us a token), in waves of tiles over 132 SMs whose last,
- * partial wave costs a little more than its share: a 1% saw-tooth step every 448 tokens. */
-static double model_us(int64_t tokens)
-{
-    double x = (double)tokens, w = x / 448.0;
-    double t = fmax(84.0, 0.542 * x);
-    return t * (1.0 + 0.01 * ((ceil(w) - w) - 0.5));
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double gauss(uint64_t *s)
-{
-    double u = ((double)(splitmix(s) >> 11) + 0.5) * 0x1.0p-53;
-    double v = (double)(splitmix(s) >> 11) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 
 typedef struct {
     uint64_t rng;
@@ -98,7 +74,8 @@ static gem_status_t dry_measure(void *ctx, int64_t tokens, double *us, double *c
     int64_t r = d->repeats;
     double sum = 0, var = 0;
     for (int64_t i = 0; i < r; i++) {
-        d->runs[i] = d->slow * model_us(tokens) * (1.0 + d->noise * gauss(&d->rng));
+        d->runs[i] =
+            d->slow * gpu_model_h200_us(tokens) * (1.0 + d->noise * gpu_model_gauss(&d->rng));
         sum += d->runs[i];
     }
     double mean = sum / (double)r;
