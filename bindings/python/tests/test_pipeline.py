@@ -69,6 +69,18 @@ class TestEvaluate(TempDirCase):
                 self.assertGemError(gem.Status.OUT_OF_RANGE, r.step, 3)
                 self.assertGemError(gem.Status.OUT_OF_RANGE, r.gpu, 2)
 
+    def test_bound_slots(self):
+        # the bound over mappings with these experts per GPU lies between the general bound
+        # and the mapping's own mean, and the figures themselves do not change
+        with hand_profile() as p, gem.Trace.from_counts(TRACE_COUNTS) as t, \
+                contiguous(2, 2, 4) as m:
+            with gem.evaluate(p, t, m) as r, gem.evaluate(p, t, m, bound_slots=1) as s:
+                self.assertEqual(s.mean, r.mean)
+                self.assertGreaterEqual(s.lower_bound, r.lower_bound * (1 - 1e-12))
+                self.assertLessEqual(s.lower_bound, s.mean * (1 + 1e-12))
+            self.assertGemError(gem.Status.INVALID_ARGUMENT, gem.evaluate, p, t, m,
+                                bound_slots=2)
+
     def test_errors(self):
         with hand_profile() as p, gem.Trace.from_counts(TRACE_COUNTS) as t:
             with contiguous(2, 2, 5) as wrong:
