@@ -187,7 +187,12 @@ typedef enum {
     GEM_OPT_THREADS = 0,          /* int: worker threads; 0 = all cores. [0, 4096] */
     GEM_OPT_SEED = 1,             /* int: random seed. [0, 2^62] default 1 */
     /* search (policy gem, exact) */
-    GEM_OPT_OBJECTIVE = 2,        /* int gem_objective_t, default MEAN */
+    GEM_OPT_OBJECTIVE = 2,        /* int gem_objective_t: what policy gem's search minimises in
+                                     each layer: MEAN the sum of the layer's latencies over the
+                                     steps; P90 their nearest-rank p90, ties broken by the
+                                     sum (a proxy for the trace's p90, whose steps sum every
+                                     layer). The replica pass (GEM_OPT_REDUNDANT_SLOTS)
+                                     minimises the mean either way. default MEAN */
     GEM_OPT_RESTARTS = 3,         /* int: randomised restarts of the search. [0, 1e6] default 4 */
     GEM_OPT_MAX_ITERATIONS = 4,   /* int: improving moves per restart, cap. [1, 1e9] default 100000 */
     GEM_OPT_TIME_LIMIT_MS = 5,    /* int: wall-clock limit of one gem_compute_mapping call
