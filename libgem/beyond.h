@@ -75,8 +75,8 @@ gem_status_t gem__layer_map_copy(gem__layer_map *dst, const gem__layer_map *src)
 
 /** Adds up to R replicas to a layer placed with one copy of every expert, into the free
  *  slots of ctx->slots (no GPU holding an expert twice), and sets the shares by `rule`. A
- *  replica is added only where it lowers the layer's objective on ctx->trace. lm is updated
- *  in place. */
+ *  replica is added only where it improves the layer's objective on ctx->trace (MEAN: the sum
+ *  of its latencies; P90: their p90, then the sum). lm is updated in place. */
 gem_status_t gem__replicate_layer(const gem__map_ctx *ctx, int32_t layer, gem__layer_map *lm,
                                   int64_t R, gem_share_rule_t rule);
 

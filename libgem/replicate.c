@@ -7,23 +7,44 @@
  *   1. One replica at a time, at most R. Candidates: the GEM__REP_EXPERTS experts with the
  *      highest mean load per copy (EPLB's rule), each on the GEM__REP_GPUS GPUs with a free
  *      slot and without a copy of it whose predicted finish time (mean T over the steps plus
- *      the new copy's cost) is least. Each candidate gets shares by the rule and is scored by
- *      the exact change of the layer's objective on the trace; the best is kept if it lowers
- *      the objective, else replication stops (a copy that does not help costs a tile of
- *      weight reads in every step where its expert is active, so slots may stay empty).
+ *      the new copy's cost) is least; with objective P90 also the GEM__REP_EXPERTS experts
+ *      with the highest load per copy in the tail steps (those whose latency is at least the
+ *      p90), each also on the GEM__REP_GPUS GPUs least busy in those steps (the mean-based
+ *      candidates miss the experts that are hot only in the steps that set the p90). Each
+ *      candidate gets shares by the rule and is scored exactly on the trace; the best is kept
+ *      if it improves the objective, else replication stops (a copy that does not help costs
+ *      a tile of weight reads in every step where its expert is active, so slots may stay
+ *      empty). With P90 and speed-weighted shares each candidate is also scored with the
+ *      shares the rule gives by the tail steps' means (an expert busy only there would get
+ *      shares for its much smaller mean load otherwise).
  *   2. Shares. GEM_SHARES_EQUAL: 1/k for k copies. GEM_SHARES_SPEED_WEIGHTED: water-filling:
  *      each copy's GPU has a predicted time without the expert (its mean T over the steps
  *      less the copy's own mean cost) and a cost curve for a share x of the expert's mean
  *      load (the GPU's curve read with linear interpolation, so that the level moves
  *      smoothly); the level L at which the shares each GPU can take without passing L add up
  *      to 1 is found by bisection. A fast GPU, or one with less other work, takes more.
+ *      (With the tail steps' means: the same over the tail steps only, gem__stats.)
  *   3. Refinement (speed-weighted only): for each replicated expert, moves of 1/8 .. 1/128 of
- *      its tokens between two of its copies, kept when they lower the objective on the trace
+ *      its tokens between two of its copies, kept when they improve the objective on the trace
  *      (this accounts for the per-step loads and the tile steps that the mean ignores).
  * Shares never go below GEM__REP_MIN_SHARE and are normalised so that they sum to 1 exactly
  * up to rounding (the largest share is 1 minus the others).
- * The objective is the sum over steps of the layer latency (the mean), whatever
- * GEM_OPT_OBJECTIVE says: the post-pass does not track percentiles.
+ * The objective is policy gem's (map_gem.c), read from GEM_OPT_OBJECTIVE:
+ *   MEAN: the sum over steps of the layer latency; a change is kept when it lowers the sum by
+ *         more than the tolerance, 1e-9 x the sum (at least 1e-9), as gem__lstate_delta finds
+ *         it on the GPUs the change touches.
+ *   P90:  the nearest-rank p90 of the layer's per-step latencies (gem__nearest_rank(90, S)),
+ *         ties broken by the sum, compared as gem__obj_better does: every decision (adding a
+ *         copy, each share move) takes a candidate only when its p90 is lower by more than the
+ *         tolerance, or its p90 is no higher and its sum lower by more than it. A candidate's
+ *         per-step latencies come from the recomputed columns of the GPUs it touches and the
+ *         tops of the others (gem__lstate_delta_steps); the p90 is their rank-th smallest
+ *         (quickselect). The p90 thus never rises along the pass; the final shares are
+ *         evaluated afresh and the pass's start (the single-copy placement) is kept instead
+ *         if its p90 is lower after all, so the result's p90 is never above the start's.
+ *         Up to twice the experts, twice the GPUs and twice the share sets of MEAN per
+ *         replica: on a DeepSeek-V3-shaped case (32 GPUs, 256 experts, 64 steps, R = 32) the
+ *         pass ran about 2.7 times as many instructions as with MEAN.
  */
 #include "beyond.h"
 
@@ -175,8 +196,10 @@ gem_status_t gem__lstate_set(gem__lstate *st, const gem__layer_map *lm)
     return GEM_OK;
 }
 
-double gem__lstate_delta(gem__lstate *st, const gem__layer_map *cand, const int32_t *aff,
-                         int32_t na)
+/* gem__lstate_delta, and the candidate's layer latency of every step into lat[S] unless NULL
+ * (the same doubles gem__lstate_commit would leave as the steps' maxima). */
+static double gem__lstate_delta_steps(gem__lstate *st, const gem__layer_map *cand,
+                                      const int32_t *aff, int32_t na, double *lat)
 {
     const size_t S = st->S;
     const int32_t G = st->G, K = G < GEM__LS_TOP ? G : GEM__LS_TOP;
@@ -196,9 +219,16 @@ double gem__lstate_delta(gem__lstate *st, const gem__layer_map *cand, const int3
         if (!found && G > K) /* every GPU on the list changed: look at the others */
             for (int32_t g = 0; g < G; g++)
                 if (st->mark[g] != st->stamp) m = fmax(m, st->T[(size_t)g * S + s]);
+        if (lat) lat[s] = m;
         delta += m - st->T[(size_t)top[0] * S + s];
     }
     return delta;
+}
+
+double gem__lstate_delta(gem__lstate *st, const gem__layer_map *cand, const int32_t *aff,
+                         int32_t na)
+{
+    return gem__lstate_delta_steps(st, cand, aff, na, NULL);
 }
 
 double gem__lstate_swap_delta(gem__lstate *st, size_t i, size_t j)
@@ -335,21 +365,32 @@ static void gem__waterfill(const gem__lstate *st, const gem__wcopy *c, int32_t k
     gem__normalise(w, k, GEM__REP_MIN_SHARE);
 }
 
-/* Mean over steps of f_g(share x load_e) (the copy's own mean cost under per_expert). */
-static double gem__copy_mean_cost(const gem__lstate *st, int32_t e, int32_t g, double share)
+/* What the share rule reads, averaged over a set of steps: all of them (the means), or with
+ * objective P90 also the tail steps. */
+typedef struct {
+    const double *tbar;       /* [G] mean T per GPU under st->lm */
+    const double *held;       /* [G] mean tokens per GPU under st->lm */
+    const double *load;       /* [E] mean load per expert */
+    const unsigned char *in;  /* [S] the steps averaged over; NULL = all */
+    size_t n;                 /* how many */
+} gem__stats;
+
+/* Mean over v's steps of f_g(share x load_e) (the copy's own mean cost under per_expert). */
+static double gem__copy_mean_cost(const gem__lstate *st, const gem__stats *v, int32_t e,
+                                  int32_t g, double share)
 {
     const double *ld = st->load + (size_t)e * st->S;
     double sum = 0;
     for (size_t s = 0; s < st->S; s++)
-        if (ld[s] > 0) sum += gem__latency(st->p, g, share * ld[s]);
-    return st->S ? sum / (double)st->S : 0;
+        if (ld[s] > 0 && (!v->in || v->in[s])) sum += gem__latency(st->p, g, share * ld[s]);
+    return v->n ? sum / (double)v->n : 0;
 }
 
-/* Sets the shares of expert e's placements in lm by the rule, given mean T per GPU (tbar)
- * under st->lm, where e's copies had the shares of st->lm. */
+/* Sets the shares of expert e's placements in lm by the rule, given v's statistics under
+ * st->lm, where e's copies had the shares of st->lm. */
 static void gem__set_shares(const gem__lstate *st, gem__layer_map *lm, int32_t e,
-                            gem_share_rule_t rule, const double *tbar, const double *held,
-                            gem__wcopy *wc, double *w, int32_t *idx)
+                            gem_share_rule_t rule, const gem__stats *v, gem__wcopy *wc,
+                            double *w, int32_t *idx)
 {
     int32_t k = 0;
     for (size_t i = 0; i < lm->n; i++)
@@ -364,15 +405,21 @@ static void gem__set_shares(const gem__lstate *st, gem__layer_map *lm, int32_t e
             for (size_t j = 0; j < st->lm.n; j++)
                 if (st->lm.p[j].expert == e && st->lm.p[j].gpu == g) old = st->lm.p[j].share;
             wc[i].gpu = g;
-            wc[i].base = tbar[g] - (old > 0 ? gem__copy_mean_cost(st, e, g, old) : 0.0);
-            wc[i].held = held[g] - old * st->mean[e];
+            wc[i].base = v->tbar[g] - (old > 0 ? gem__copy_mean_cost(st, v, e, g, old) : 0.0);
+            wc[i].held = v->held[g] - old * v->load[e];
         }
-        gem__waterfill(st, wc, k, st->mean[e], w);
+        gem__waterfill(st, wc, k, v->load[e], w);
     }
     for (int32_t i = 0; i < k; i++) lm->p[idx[i]].share = w[i];
 }
 
 /* ---- replication ----------------------------------------------------------------------------- */
+
+/* A layer's objective under GEM_OBJECTIVE_P90: nearest-rank p90 of its per-step latencies,
+ * and their sum (the tie-breaker). */
+typedef struct {
+    double sum, p90;
+} gem__rep_obj;
 
 typedef struct {
     gem__lstate st;
@@ -385,6 +432,14 @@ typedef struct {
     int32_t *idx, *aff, *best_aff; /* [G + 1] */
     int32_t *experts;         /* [E] */
     double *key;              /* [E] */
+    /* objective P90 only (p90 = 0 otherwise) */
+    int p90;
+    size_t rank;              /* gem__nearest_rank(90, S) */
+    gem__rep_obj cur;         /* of st.lm */
+    double *lat;              /* [S] a candidate's layer latency per step */
+    double *ttail, *htail, *etail; /* [G], [G], [E] means over the tail steps (gem__rep_tail) */
+    unsigned char *tail;      /* [S] the tail steps */
+    size_t ntail;
 } gem__rep;
 
 static void gem__rep_free(gem__rep *r)
@@ -392,7 +447,82 @@ static void gem__rep_free(gem__rep *r)
     gem__lstate_free(&r->st);
     free(r->cand.p), free(r->best.p), free(r->free_slots), free(r->copies), free(r->tbar);
     free(r->held), free(r->wc), free(r->w), free(r->idx), free(r->aff), free(r->best_aff);
-    free(r->experts), free(r->key);
+    free(r->experts), free(r->key), free(r->lat), free(r->ttail), free(r->etail);
+    free(r->htail), free(r->tail);
+}
+
+/* a better than b, as gem__obj_better in map_gem.c: a lower p90, or the same p90 (within
+ * tol) and a lower sum. */
+static int gem__rep_better(gem__rep_obj a, gem__rep_obj b, double tol)
+{
+    return a.p90 < b.p90 - tol || (a.p90 <= b.p90 && a.sum < b.sum - tol);
+}
+
+static void gem__rep_swapd(double *v, size_t i, size_t j)
+{
+    double x = v[i];
+    v[i] = v[j];
+    v[j] = x;
+}
+
+/* k-th smallest (0-based) of v[n], n >= 1; reorders v. Quickselect with a median-of-three
+ * pivot and a three-way partition (equal latencies, common when a GPU idles at its fixed
+ * cost, cost no extra rounds), insertion sort once the range is small. The value does not
+ * depend on how it is found. */
+static double gem__rep_select(double *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1; /* k in [lo, hi] */
+    while (hi - lo >= 8) {
+        const size_t mid = lo + (hi - lo) / 2;
+        const double a = v[lo], b = v[mid], c = v[hi];
+        const double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        /* [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot */
+        size_t lt = lo, i = lo, gt = hi;
+        while (i <= gt) {
+            if (v[i] < pivot) gem__rep_swapd(v, lt++, i++);
+            else if (v[i] > pivot) {
+                gem__rep_swapd(v, i, gt);
+                if (gt == 0) break;
+                gt--;
+            } else i++;
+        }
+        if (k < lt) hi = lt - 1;
+        else if (k > gt) lo = gt + 1;
+        else return pivot;
+    }
+    for (size_t i = lo + 1; i <= hi; i++)
+        for (size_t j = i; j > lo && v[j] < v[j - 1]; j--) gem__rep_swapd(v, j, j - 1);
+    return v[k];
+}
+
+/* (p90, sum) of the per-step latencies in r->lat (reordered). */
+static gem__rep_obj gem__rep_obj_of_lat(gem__rep *r)
+{
+    gem__rep_obj o = {0, 0};
+    for (size_t s = 0; s < r->st.S; s++) o.sum += r->lat[s];
+    if (r->st.S) o.p90 = gem__rep_select(r->lat, r->st.S, r->rank);
+    return o;
+}
+
+/* r->cur from st's tops, after gem__lstate_set or _commit (P90 only). The sum adds the same
+ * doubles in the same order as gem__rep_eval does for the candidate that was committed. */
+static void gem__rep_current(gem__rep *r)
+{
+    const gem__lstate *st = &r->st;
+    if (!r->p90) return;
+    for (size_t s = 0; s < st->S; s++)
+        r->lat[s] = st->T[(size_t)st->top[s * GEM__LS_TOP] * st->S + s];
+    r->cur = gem__rep_obj_of_lat(r);
+}
+
+/* (p90, sum) of the layer if its placements became cand, which differs from st.lm only on
+ * the GPUs aff[0..na): the affected GPUs' columns are recomputed, the others' largest time
+ * per step comes from the tops (gem__lstate_delta). */
+static gem__rep_obj gem__rep_eval(gem__rep *r, const gem__layer_map *cand, const int32_t *aff,
+                                  int32_t na)
+{
+    (void)gem__lstate_delta_steps(&r->st, cand, aff, na, r->lat);
+    return gem__rep_obj_of_lat(r);
 }
 
 static void gem__rep_means(gem__rep *r)
@@ -425,29 +555,32 @@ static int32_t gem__expert_gpus(const gem__layer_map *lm, int32_t e, int32_t g, 
     return n;
 }
 
-/* Experts worth a replica, highest mean load per copy first (ties: lowest id). */
-static int32_t gem__rep_candidates(gem__rep *r)
+/* Up to GEM__REP_EXPERTS experts worth a replica into out, highest load per copy first by
+ * the loads ld[E] (ties: lowest id). key: scratch [GEM__REP_EXPERTS]. */
+static int32_t gem__rep_candidates(const gem__rep *r, const double *ld, int32_t *out, double *key)
 {
     const int32_t E = r->st.E, G = r->st.G;
     int32_t n = 0;
     for (int32_t e = 0; e < E; e++) {
-        if (r->copies[e] >= G || !(r->st.mean[e] > 0)) continue;
-        double k = r->st.mean[e] / r->copies[e];
-        if (n == GEM__REP_EXPERTS && !(k > r->key[n - 1])) continue;
+        if (r->copies[e] >= G || !(ld[e] > 0)) continue;
+        double k = ld[e] / r->copies[e];
+        if (n == GEM__REP_EXPERTS && !(k > key[n - 1])) continue;
         int32_t i = n < GEM__REP_EXPERTS ? n++ : GEM__REP_EXPERTS - 1;
-        while (i > 0 && k > r->key[i - 1]) {
-            r->key[i] = r->key[i - 1];
-            r->experts[i] = r->experts[i - 1];
+        while (i > 0 && k > key[i - 1]) {
+            key[i] = key[i - 1];
+            out[i] = out[i - 1];
             i--;
         }
-        r->key[i] = k;
-        r->experts[i] = e;
+        key[i] = k;
+        out[i] = e;
     }
     return n;
 }
 
-/* The GEM__REP_GPUS GPUs with a free slot and without e, least predicted finish first. */
-static int32_t gem__rep_gpus(gem__rep *r, int32_t e, int32_t *out)
+/* The GEM__REP_GPUS GPUs with a free slot and without e, least predicted finish first:
+ * tb[g] plus the new copy's cost on e's load ld[e]. */
+static int32_t gem__rep_gpus(const gem__rep *r, int32_t e, const double *tb, const double *ld,
+                             int32_t *out)
 {
     const gem__lstate *st = &r->st;
     double key[GEM__REP_GPUS];
@@ -455,7 +588,7 @@ static int32_t gem__rep_gpus(gem__rep *r, int32_t e, int32_t *out)
     double share = 1.0 / (r->copies[e] + 1);
     for (int32_t g = 0; g < st->G; g++) {
         if (r->free_slots[g] <= 0 || gem__holds(&st->lm, e, g)) continue;
-        double k = r->tbar[g] + gem__latency(st->p, g, share * st->mean[e]);
+        double k = tb[g] + gem__latency(st->p, g, share * ld[e]);
         if (n == GEM__REP_GPUS && !(k < key[n - 1])) continue;
         int32_t i = n < GEM__REP_GPUS ? n++ : GEM__REP_GPUS - 1;
         while (i > 0 && k < key[i - 1]) {
@@ -469,6 +602,42 @@ static int32_t gem__rep_gpus(gem__rep *r, int32_t e, int32_t *out)
     return n;
 }
 
+/* Objective P90: the tail steps (those whose latency is at least the p90: the steps a lower
+ * p90 has to make faster), and the means over them of T per GPU (ttail), tokens per GPU
+ * (htail) and load per expert (etail). */
+static void gem__rep_tail(gem__rep *r)
+{
+    const gem__lstate *st = &r->st;
+    const size_t S = st->S;
+    size_t n = 0;
+    for (int32_t g = 0; g < st->G; g++) r->ttail[g] = r->htail[g] = 0;
+    for (int32_t e = 0; e < st->E; e++) r->etail[e] = 0;
+    for (size_t s = 0; s < S; s++) {
+        r->tail[s] = st->T[(size_t)st->top[s * GEM__LS_TOP] * S + s] >= r->cur.p90;
+        if (!r->tail[s]) continue;
+        n++;
+        for (int32_t g = 0; g < st->G; g++) r->ttail[g] += st->T[(size_t)g * S + s];
+        for (int32_t e = 0; e < st->E; e++) r->etail[e] += st->load[(size_t)e * S + s];
+    }
+    const double div = (double)(n ? n : 1);
+    for (int32_t g = 0; g < st->G; g++) r->ttail[g] /= div;
+    for (int32_t e = 0; e < st->E; e++) r->etail[e] /= div;
+    for (size_t i = 0; i < st->lm.n; i++)
+        r->htail[st->lm.p[i].gpu] += st->lm.p[i].share * r->etail[st->lm.p[i].expert];
+    r->ntail = n;
+}
+
+/* Appends b[0..nb) to a[0..na) without repeats. */
+static int32_t gem__union(int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+    for (int32_t i = 0; i < nb; i++) {
+        int32_t dup = 0;
+        for (int32_t j = 0; j < na && !dup; j++) dup = a[j] == b[i];
+        if (!dup) a[na++] = b[i];
+    }
+    return na;
+}
+
 /* Adds the best replica; *added = 0 when none lowers the objective. */
 static gem_status_t gem__rep_one(gem__rep *r, gem_share_rule_t rule, int *added)
 {
@@ -476,31 +645,56 @@ static gem_status_t gem__rep_one(gem__rep *r, gem_share_rule_t rule, int *added)
     const double tol = 1e-9 * fmax(1.0, fabs(st->obj));
     *added = 0;
     gem__rep_means(r);
-    int32_t ne = gem__rep_candidates(r);
-    double best = -tol;
+    if (r->p90) gem__rep_tail(r);
+    const gem__stats all = {r->tbar, r->held, st->mean, NULL, st->S};
+    const gem__stats tailv = {r->ttail, r->htail, r->etail, r->tail, r->ntail};
+    int32_t ne = gem__rep_candidates(r, st->mean, r->experts, r->key);
+    if (r->p90) { /* and the experts busiest in the tail steps */
+        int32_t tmp[GEM__REP_EXPERTS];
+        int32_t nt = gem__rep_candidates(r, r->etail, tmp, r->key);
+        ne = gem__union(r->experts, ne, tmp, nt);
+    }
+    double best = -tol;       /* objective MEAN: the best change of the sum */
+    gem__rep_obj best_obj = r->cur; /* objective P90: the best candidate, or where we are */
     int32_t best_na = 0, best_e = -1, best_g = -1;
-    int32_t gpus[GEM__REP_GPUS];
+    int32_t gpus[2 * GEM__REP_GPUS];
     gem_status_t s2;
     for (int32_t i = 0; i < ne; i++) {
         int32_t e = r->experts[i];
-        int32_t ng = gem__rep_gpus(r, e, gpus);
+        int32_t ng = gem__rep_gpus(r, e, r->tbar, st->mean, gpus);
+        if (r->p90) { /* and the GPUs least busy in the tail steps */
+            int32_t tmp[GEM__REP_GPUS];
+            int32_t nt = gem__rep_gpus(r, e, r->ttail, r->etail, tmp);
+            ng = gem__union(gpus, ng, tmp, nt);
+        }
         for (int32_t j = 0; j < ng; j++) {
             int32_t g = gpus[j];
             if ((s2 = gem__layer_map_copy(&r->cand, &st->lm))) return s2;
             if ((s2 = gem__layer_map_add(&r->cand, e, g, 1.0))) return s2;
-            gem__set_shares(st, &r->cand, e, rule, r->tbar, r->held, r->wc, r->w, r->idx);
             int32_t na = gem__expert_gpus(&st->lm, e, g, r->aff);
-            double d = gem__lstate_delta(st, &r->cand, r->aff, na);
-            if (d < best) {
-                best = d;
-                best_e = e, best_g = g, best_na = na;
-                memcpy(r->best_aff, r->aff, (size_t)na * sizeof *r->aff);
-                if ((s2 = gem__layer_map_copy(&r->best, &r->cand))) return s2;
+            /* shares by the means; with P90 (speed-weighted) also by the tail steps */
+            const int views = r->p90 && rule == GEM_SHARES_SPEED_WEIGHTED ? 2 : 1;
+            for (int v = 0; v < views; v++) {
+                gem__set_shares(st, &r->cand, e, rule, v ? &tailv : &all, r->wc, r->w, r->idx);
+                int take;
+                if (r->p90) {
+                    gem__rep_obj o = gem__rep_eval(r, &r->cand, r->aff, na);
+                    if ((take = gem__rep_better(o, best_obj, tol))) best_obj = o;
+                } else {
+                    double d = gem__lstate_delta(st, &r->cand, r->aff, na);
+                    if ((take = d < best)) best = d;
+                }
+                if (take) {
+                    best_e = e, best_g = g, best_na = na;
+                    memcpy(r->best_aff, r->aff, (size_t)na * sizeof *r->aff);
+                    if ((s2 = gem__layer_map_copy(&r->best, &r->cand))) return s2;
+                }
             }
         }
     }
     if (best_e < 0) return GEM_OK;
     if ((s2 = gem__lstate_commit(st, &r->best, r->best_aff, best_na))) return s2;
+    gem__rep_current(r);
     r->free_slots[best_g]--;
     r->copies[best_e]++;
     *added = 1;
@@ -530,8 +724,13 @@ static gem_status_t gem__rep_refine(gem__rep *r)
                         r->cand.p[r->idx[b]].share += step;
                         int32_t aff[2] = {pa->gpu, pb->gpu};
                         double tol = 1e-9 * fmax(1.0, fabs(st->obj));
-                        if (gem__lstate_delta(st, &r->cand, aff, 2) < -tol) {
+                        int take = r->p90
+                                       ? gem__rep_better(gem__rep_eval(r, &r->cand, aff, 2),
+                                                         r->cur, tol)
+                                       : gem__lstate_delta(st, &r->cand, aff, 2) < -tol;
+                        if (take) {
                             if ((s2 = gem__lstate_commit(st, &r->cand, aff, 2))) return s2;
+                            gem__rep_current(r);
                             improved = 1;
                         }
                     }
@@ -562,14 +761,25 @@ gem_status_t gem__replicate_layer(const gem__map_ctx *ctx, int32_t layer, gem__l
     r.idx = gem__array((size_t)G + 1, sizeof *r.idx);
     r.aff = gem__array((size_t)G + 1, sizeof *r.aff);
     r.best_aff = gem__array((size_t)G + 1, sizeof *r.best_aff);
-    r.experts = gem__array(GEM__REP_EXPERTS, sizeof *r.experts);
+    r.experts = gem__array(2 * GEM__REP_EXPERTS, sizeof *r.experts);
     r.key = gem__array(GEM__REP_EXPERTS, sizeof *r.key);
+    r.p90 = gem__opt_int(ctx->opts, GEM_OPT_OBJECTIVE) == GEM_OBJECTIVE_P90;
+    r.rank = gem__nearest_rank(90, r.st.S);
+    if (r.p90) {
+        r.lat = gem__array(r.st.S ? r.st.S : 1, sizeof *r.lat);
+        r.ttail = gem__array((size_t)G, sizeof *r.ttail);
+        r.htail = gem__array((size_t)G, sizeof *r.htail);
+        r.tail = gem__array(r.st.S ? r.st.S : 1, sizeof *r.tail);
+        r.etail = gem__array((size_t)E, sizeof *r.etail);
+    }
     if (!r.free_slots || !r.copies || !r.tbar || !r.held || !r.wc || !r.w || !r.idx || !r.aff ||
-        !r.best_aff || !r.experts || !r.key) {
+        !r.best_aff || !r.experts || !r.key || (r.p90 && (!r.lat || !r.ttail || !r.htail || !r.etail || !r.tail))) {
         gem__rep_free(&r);
         return GEM_ERR_NO_MEMORY;
     }
     if ((s2 = gem__lstate_set(&r.st, lm))) goto done;
+    gem__rep_current(&r);
+    const gem__rep_obj start = r.cur;
     for (int32_t g = 0; g < G; g++) r.free_slots[g] = ctx->slots[g];
     for (size_t i = 0; i < lm->n; i++) {
         r.free_slots[lm->p[i].gpu]--;
@@ -581,6 +791,14 @@ gem_status_t gem__replicate_layer(const gem__map_ctx *ctx, int32_t layer, gem__l
         if (!added) break;
     }
     if (rule == GEM_SHARES_SPEED_WEIGHTED && (s2 = gem__rep_refine(&r))) goto done;
+    if (r.p90) {
+        /* the final shares evaluated afresh (the last normalisation moved them by rounding,
+         * which may cross a tile boundary): keep the start if its p90 is lower after all */
+        if ((s2 = gem__layer_map_copy(&r.cand, &r.st.lm)) || (s2 = gem__lstate_set(&r.st, &r.cand)))
+            goto done;
+        gem__rep_current(&r);
+        if (r.cur.p90 > start.p90) goto done;
+    }
     s2 = gem__layer_map_copy(lm, &r.st.lm);
 done:
     gem__rep_free(&r);

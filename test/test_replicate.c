@@ -2,7 +2,9 @@
  * equal shares: valid mappings (shares sum to 1, never two copies on a GPU, slots kept),
  * speed-weighted shares beating equal ones on a skewed trace with variability, the faster
  * GPU taking the larger share, eplb keeping equal shares, determinism, errors and allocation
- * failures; and gem__lstate, the incremental layer evaluator the searches use. */
+ * failures; with GEM_OPT_OBJECTIVE = P90, layer p90s never above the single-copy placement's,
+ * the copy that lowers the tail chosen over the one that lowers the mean, and determinism;
+ * and gem__lstate, the incremental layer evaluator the searches use. */
 #include "testutil.h"
 #include "beyond.h"
 
@@ -21,13 +23,59 @@ static gem_options_t *opts(int64_t threads, int64_t R, gem_share_rule_t rule)
     return o;
 }
 
-static double mean_of(const gem_profile_t *p, const gem_trace_t *t, const gem_mapping_t *m)
+static double metric_of(const gem_profile_t *p, const gem_trace_t *t, const gem_mapping_t *m,
+                        gem_metric_t metric)
 {
     gem_report_t *r = NULL;
     assert_ok(gem_evaluate(p, t, m, NULL, &r));
     double v;
-    assert_ok(gem_report_get(r, GEM_METRIC_MEAN, &v));
+    assert_ok(gem_report_get(r, metric, &v));
     gem_report_destroy(r);
+    return v;
+}
+
+static double mean_of(const gem_profile_t *p, const gem_trace_t *t, const gem_mapping_t *m)
+{
+    return metric_of(p, t, m, GEM_METRIC_MEAN);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank p90 of one layer's latencies (max over GPUs per step), from scratch: every
+ * GPU's time summed from the curves (SPEC 2), the steps sorted. */
+static double layer_p90(const gem_profile_t *p, const gem_trace_t *t, const gem_mapping_t *m,
+                        int32_t layer)
+{
+    int32_t G, L, E;
+    int64_t S;
+    assert_ok(gem_profile_num_gpus(p, &G));
+    assert_ok(gem_trace_shape(t, &S, &L, &E));
+    size_t n;
+    assert_ok(gem_mapping_num_placements(m, layer, &n));
+    double *lat = calloc((size_t)S, sizeof *lat), *T = calloc((size_t)G, sizeof *T);
+    double *row = calloc((size_t)E, sizeof *row), *x = calloc((size_t)G, sizeof *x);
+    const int per_expert = p->cost_model == GEM_COST_PER_EXPERT;
+    for (int64_t s = 0; s < S; s++) {
+        assert_ok(gem_trace_get(t, s, layer, row, (size_t)E));
+        for (int32_t g = 0; g < G; g++) T[g] = p->gpus[g].overhead, x[g] = 0;
+        for (size_t i = 0; i < n; i++) {
+            int32_t e, g;
+            double w;
+            assert_ok(gem_mapping_get(m, layer, i, &e, &g, &w));
+            if (per_expert) T[g] += gem__latency(p, g, w * row[e]);
+            else x[g] += w * row[e];
+        }
+        lat[s] = 0;
+        for (int32_t g = 0; g < G; g++)
+            lat[s] = fmax(lat[s], T[g] + (per_expert ? 0 : gem__latency(p, g, x[g])));
+    }
+    qsort(lat, (size_t)S, sizeof *lat, cmp_double);
+    double v = lat[gem__nearest_rank(90, (size_t)S)];
+    free(lat), free(T), free(row), free(x);
     return v;
 }
 
@@ -247,6 +295,155 @@ static void test_same_result_any_thread_count(void **state)
     gem_profile_destroy(p);
 }
 
+static gem_options_t *opts_p90(int64_t threads, int64_t R, gem_share_rule_t rule)
+{
+    gem_options_t *o = opts(threads, R, rule);
+    assert_ok(gem_options_set_int(o, GEM_OPT_OBJECTIVE, GEM_OBJECTIVE_P90));
+    return o;
+}
+
+/* S steps x L layers x E experts: a few hot experts, each busy (many tokens) in a random
+ * third of the steps and light otherwise, and a warm background. */
+static gem_trace_t *bursty_trace(int64_t S, int L, int E, uint64_t seed)
+{
+    gem_trace_t *t = NULL;
+    assert_ok(gem_trace_create(&t, L, E));
+    double *row = calloc((size_t)E, sizeof *row);
+    for (int64_t s = 0; s < S; s++)
+        for (int l = 0; l < L; l++) {
+            for (int e = 0; e < E; e++) {
+                double base = (double)(tu_rand(&seed) % 60);
+                if (e < 1 + E / 4 && tu_rand(&seed) % 3 == 0)
+                    base += 200 + (double)(tu_rand(&seed) % 600);
+                row[e] = e % 5 == 4 && tu_rand(&seed) % 4 == 0 ? 0 : base;
+            }
+            assert_ok(gem_trace_set(t, s, l, row, (size_t)E));
+        }
+    free(row);
+    return t;
+}
+
+/* With objective P90 the replica pass never raises a layer's p90 above the single-copy
+ * placement's (R = 0, which places every expert as the pass's start does), to 1e-9: on
+ * one-layer traces by gem_evaluate's p90, on several layers layer by layer. */
+static void test_p90_never_worse(void **state)
+{
+    (void)state;
+    uint64_t st = 2024;
+    int replicated = 0, lowered = 0;
+    for (int round = 0; round < 24; round++) {
+        int G = 3 + (int)(tu_rand(&st) % 4), E = 6 + (int)(tu_rand(&st) % 11);
+        int L = round % 3 == 2 ? 3 : 1;
+        int64_t S = 10 + (int64_t)(tu_rand(&st) % 31);
+        int R = 1 + (int)(tu_rand(&st) % (uint64_t)E);
+        double sd[6];
+        for (int g = 0; g < G; g++) sd[g] = g % 2 ? 1.0 + tu_uniform(&st) : 1.0;
+        gem_profile_t *p = tu_profile(G, sd, 16, 64, 10, 1);
+        if (round % 4 == 3) assert_ok(gem_profile_set_cost_model(p, GEM_COST_AGGREGATE));
+        gem_trace_t *t = bursty_trace(S, L, E, tu_rand(&st));
+        for (int rule = 0; rule < 2; rule++) {
+            gem_options_t *o = opts_p90(1, R, (gem_share_rule_t)rule);
+            gem_mapping_t *m = NULL, *m0 = NULL;
+            assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m));
+            check_replicated(m, G, L, E, R);
+            assert_ok(gem_options_set_int(o, GEM_OPT_REDUNDANT_SLOTS, 0));
+            assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m0));
+            for (int l = 0; l < L; l++) {
+                double got = layer_p90(p, t, m, l), start = layer_p90(p, t, m0, l);
+                assert_true(got <= start * (1 + 1e-9));
+                lowered += got < start * (1 - 1e-9);
+                size_t n;
+                assert_ok(gem_mapping_num_placements(m, l, &n));
+                replicated += n > (size_t)E;
+            }
+            if (L == 1) /* one layer: the trace's p90 is the layer's */
+                assert_true(metric_of(p, t, m, GEM_METRIC_P90) <=
+                            metric_of(p, t, m0, GEM_METRIC_P90) * (1 + 1e-9));
+            gem_mapping_destroy(m);
+            gem_mapping_destroy(m0);
+            gem_options_destroy(o);
+        }
+        gem_trace_destroy(t);
+        gem_profile_destroy(p);
+    }
+    /* the cases exercise the pass: copies are placed and p90s come down */
+    assert_true(replicated > 20);
+    assert_true(lowered > 10);
+}
+
+/* Four GPUs, GPU 0 1.25x slow with the one free slot (E = 4, R = 1); a tile of 16 tokens
+ * costs 10 us, each further tile 2.5. Expert 0 carries 800 tokens in steps 0 and 1 only (the
+ * tail: the p90 of 10 steps is the second largest), expert 1 a steady 480, experts 2 and 3 a
+ * light 16 (one of them ends up on GPU 0). A copy of the steady expert shortens the eight
+ * other steps by about 25 us and leaves the tail (the best mean); a copy of the bursty one
+ * shortens the two tail steps by about 47 us (the best p90). MEAN takes the first, P90 the
+ * second. */
+static void test_p90_copies_the_tail(void **state)
+{
+    (void)state;
+    gem_profile_t *p = tu_profile(4, (double[]){1.25, 1, 1, 1}, 16, 64, 10, 1);
+    gem_trace_t *t = NULL;
+    assert_ok(gem_trace_create(&t, 1, 4));
+    for (int64_t s = 0; s < 10; s++)
+        assert_ok(gem_trace_set(t, s, 0, (double[]){s < 2 ? 800 : 0, 480, 16, 16}, 4));
+    double p90[2], mean[2];
+    int32_t copied[2] = {-1, -1};
+    for (int k = 0; k < 2; k++) {
+        gem_options_t *o = k ? opts_p90(1, 1, GEM_SHARES_SPEED_WEIGHTED)
+                             : opts(1, 1, GEM_SHARES_SPEED_WEIGHTED);
+        gem_mapping_t *m = NULL;
+        assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m));
+        check_replicated(m, 4, 1, 4, 1);
+        int copies[4] = {0};
+        size_t n;
+        assert_ok(gem_mapping_num_placements(m, 0, &n));
+        for (size_t i = 0; i < n; i++) {
+            int32_t e, g;
+            assert_ok(gem_mapping_get(m, 0, i, &e, &g, NULL));
+            if (++copies[e] == 2) copied[k] = e;
+        }
+        p90[k] = metric_of(p, t, m, GEM_METRIC_P90);
+        mean[k] = metric_of(p, t, m, GEM_METRIC_MEAN);
+        assert_true(fabs(p90[k] - layer_p90(p, t, m, 0)) <= 1e-9 * p90[k]);
+        gem_mapping_destroy(m);
+        gem_options_destroy(o);
+    }
+    assert_int_equal(copied[0], 1); /* MEAN: the steady expert */
+    assert_int_equal(copied[1], 0); /* P90: the bursty one */
+    assert_true(p90[1] < p90[0] - 1);
+    assert_true(mean[0] <= mean[1]);
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
+/* P90: the same mapping whatever the thread count. */
+static void test_p90_same_result_any_thread_count(void **state)
+{
+    (void)state;
+    gem_profile_t *p = tu_profile(4, (double[]){1, 1.4, 1.1, 1.8}, 16, 64, 10, 1);
+    gem_trace_t *t = bursty_trace(24, 6, 12, 17);
+    char *want = NULL;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        gem_options_t *o = opts_p90(threads, 6, GEM_SHARES_SPEED_WEIGHTED);
+        gem_mapping_t *m = NULL;
+        assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m));
+        char *got = NULL;
+        assert_ok(gem_mapping_to_string(m, &got));
+        if (!want) want = got;
+        else {
+            assert_string_equal(got, want);
+            gem_free(got);
+        }
+        gem_mapping_destroy(m);
+        gem_options_destroy(o);
+    }
+    /* and the pass did something there */
+    assert_non_null(strstr(want, "0.")); /* some share below 1 */
+    gem_free(want);
+    gem_trace_destroy(t);
+    gem_profile_destroy(p);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -343,12 +540,14 @@ static void test_lstate_delta_exact(void **state)
     }
 }
 
-static void test_allocation_failures(void **state)
+/* Every allocation failure is reported as GEM_ERR_NO_MEMORY, or the same mapping comes out
+ * (objective p90: with the state the replica pass keeps for it too). */
+static void alloc_failures_with(gem_objective_t objective)
 {
-    (void)state;
     gem_profile_t *p = tu_profile(3, (double[]){1, 1.3, 1.1}, 16, 32, 10, 1);
     gem_trace_t *t = skewed_trace(6, 9);
     gem_options_t *o = opts(2, 3, GEM_SHARES_SPEED_WEIGHTED);
+    assert_ok(gem_options_set_int(o, GEM_OPT_OBJECTIVE, objective));
     gem_mapping_t *ref = NULL;
     assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &ref));
     char *want = NULL;
@@ -380,6 +579,13 @@ static void test_allocation_failures(void **state)
     gem_profile_destroy(p);
 }
 
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    alloc_failures_with(GEM_OBJECTIVE_MEAN);
+    alloc_failures_with(GEM_OBJECTIVE_P90);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +594,9 @@ int main(void)
         cmocka_unit_test(test_faster_gpu_takes_more),
         cmocka_unit_test(test_eplb_keeps_equal_shares),
         cmocka_unit_test(test_same_result_any_thread_count),
+        cmocka_unit_test(test_p90_never_worse),
+        cmocka_unit_test(test_p90_copies_the_tail),
+        cmocka_unit_test(test_p90_same_result_any_thread_count),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_lstate_delta_exact),
         cmocka_unit_test(test_allocation_failures),
