@@ -192,7 +192,8 @@ typedef enum {
                                      steps; P90 their nearest-rank p90, ties broken by the
                                      sum (a proxy for the trace's p90, whose steps sum every
                                      layer). The replica pass (GEM_OPT_REDUNDANT_SLOTS)
-                                     minimises the mean either way. default MEAN */
+                                     minimises the same objective and never raises a
+                                     layer's p90 under P90. default MEAN */
     GEM_OPT_RESTARTS = 3,         /* int: randomised restarts of the search. [0, 1e6] default 4 */
     GEM_OPT_MAX_ITERATIONS = 4,   /* int: improving moves per restart, cap. [1, 1e9] default 100000 */
     GEM_OPT_TIME_LIMIT_MS = 5,    /* int: wall-clock limit of one gem_compute_mapping call
@@ -674,27 +675,93 @@ GEM_API gem_status_t gem_report_to_json(const gem_report_t *report, char **out);
 #ifdef GEM_EXPERIMENTAL
 /* ==========================================================================================
  * Experimental: migration-aware re-mapping
+ *
+ * Define GEM_EXPERIMENTAL before including gem.h to see these declarations. They may change
+ * between minor versions (see Stability above); the `gem remap` command of the tool uses them.
  * ========================================================================================== */
 
 typedef struct gem_remap_result gem_remap_result_t;
 
 /** Finds a mapping close to `current` (at most GEM_OPT_MAX_MOVES expert moves and
- *  GEM_OPT_MAX_MOVE_BYTES bytes) that serves the new trace window better. */
+ *  GEM_OPT_MAX_MOVE_BYTES bytes) that serves the new trace window better.
+ *
+ *  An expert (of one layer) moves when its set of GPUs differs from current's; the bytes
+ *  moved are GEM_OPT_EXPERT_BYTES per copy that lands on a GPU that did not hold that
+ *  expert. The search (greedy best-improvement swaps of two placements of a layer between
+ *  their GPUs, at most GEM_OPT_MAX_ITERATIONS swaps) keeps every GPU's number of experts
+ *  per layer, and so its memory use. The result also holds the mean on the window of an
+ *  unconstrained re-map: policy gem from scratch on the window with opts, GEM_OPT_SEED and
+ *  the other search options included (see gem_compute_mapping). Means are gem_evaluate's
+ *  with opts (GEM_OPT_COMM_MODEL adds all-to-all time; the swap search scores compute time
+ *  only). opts may be NULL (every default: no move or byte limit, GEM_OPT_MIN_GAIN 0.01).
+ *
+ *  Guarantees of a successful call: the proposed mapping is valid (SPEC 1), its mean on the
+ *  window is at most current's (when nothing better fits the budget, it is a copy of
+ *  current, with 0 moves and 0 bytes); moves <= GEM_OPT_MAX_MOVES and bytes moved <=
+ *  GEM_OPT_MAX_MOVE_BYTES when those are not -1. The unconstrained re-map is a heuristic,
+ *  not a bound: its mean may be above the constrained one. Deterministic for a given
+ *  GEM_OPT_SEED whatever GEM_OPT_THREADS, unless GEM_OPT_TIME_LIMIT_MS stops the
+ *  unconstrained search.
+ *
+ *  Ownership: *out belongs to the caller, who frees it with gem_remap_result_destroy; the
+ *  inputs are only read, and the result keeps no reference to them.
+ *  Errors: GEM_ERR_INVALID_ARGUMENT (profile, window, current or out NULL;
+ *  GEM_OPT_MAX_MOVE_BYTES >= 0 while GEM_OPT_EXPERT_BYTES is 0), GEM_ERR_SHAPE_MISMATCH
+ *  (profile's GPUs, or window's layers and experts, differ from current's),
+ *  GEM_ERR_INCOMPLETE (the window misses (step, layer) rows), GEM_ERR_INVALID_INPUT (a GPU
+ *  of the profile has no curve; current is not a valid mapping, message starting
+ *  "gem_remap: current"; GEM_OPT_COMM_MODEL without the profile's alltoall section),
+ *  GEM_ERR_NO_MEMORY, and what gem_compute_mapping returns for the unconstrained re-map,
+ *  message starting "gem_remap: unconstrained re-map" (GEM_ERR_INFEASIBLE when memory or
+ *  slots cannot hold every expert, GEM_ERR_CANCELLED when the progress callback stops it,
+ *  ...).
+ *  Thread-safe: profile, window, current and opts are only read, so many threads may
+ *  re-map with the same handles at once; a progress callback in opts is called as by
+ *  gem_compute_mapping. */
 GEM_API gem_status_t gem_remap(const gem_profile_t *profile, const gem_trace_t *window,
                                const gem_mapping_t *current, const gem_options_t *opts,
                                gem_remap_result_t **out);
+/** Frees the result and the mapping it owns (the one gem_remap_result_mapping gives), so
+ *  that pointer is dangling afterwards. Accepts NULL. Needs exclusive access to res. */
 GEM_API void gem_remap_result_destroy(gem_remap_result_t *res);
 /** Predicted mean step latency on the window: keeping current, the constrained re-map, and an
  *  unconstrained re-map; moves made and bytes moved; recommend = 1 when the gain passes
- *  GEM_OPT_MIN_GAIN. Any output may be NULL. */
+ *  GEM_OPT_MIN_GAIN. Any output may be NULL.
+ *
+ *  current_us >= remapped_us always; unconstrained_us may lie on either side of them.
+ *  bytes_moved is 0 when GEM_OPT_EXPERT_BYTES was 0 (unknown). recommend is 1 exactly when
+ *  moves > 0, current_us > 0 and (current_us - remapped_us) / current_us >=
+ *  GEM_OPT_MIN_GAIN, else 0.
+ *  Errors: GEM_ERR_INVALID_ARGUMENT (res NULL); the outputs are then untouched.
+ *  Thread-safe: res is only read, so many threads may query one result at once. */
 GEM_API gem_status_t gem_remap_result_get(const gem_remap_result_t *res, double *current_us,
                                           double *remapped_us, double *unconstrained_us,
                                           int64_t *moves, uint64_t *bytes_moved,
                                           int32_t *recommend);
-/** The proposed mapping, owned by the result. */
+/** The proposed mapping, owned by the result.
+ *
+ *  Ownership: *mapping is never NULL on success and stays valid until
+ *  gem_remap_result_destroy(res); do not destroy or modify it (gem_mapping_clone gives a
+ *  copy of one's own). Its policy name is "remap" when it differs from current, else
+ *  current's (a copy of it). Write it with gem_mapping_write or export it as any mapping.
+ *  Errors: GEM_ERR_INVALID_ARGUMENT (res or mapping NULL).
+ *  Thread-safe: res and the mapping are only read, so many threads may use them at once
+ *  (as const gem_mapping_t handles) until the result is destroyed. */
 GEM_API gem_status_t gem_remap_result_mapping(const gem_remap_result_t *res,
                                               const gem_mapping_t **mapping);
-/** Drift: mean step latency of mapping on `window` divided by its mean on `built_on`. */
+/** Drift: mean step latency of mapping on `window` divided by its mean on `built_on`.
+ *
+ *  Both means are gem_evaluate's with no options (SPEC 2, compute time only). Above 1: the
+ *  mapping serves the window worse than the trace it was built from. When both means are 0
+ *  the ratio is 1.
+ *  Ownership: nothing is allocated for the caller; *ratio is a plain value.
+ *  Errors: GEM_ERR_INVALID_ARGUMENT (a NULL argument), GEM_ERR_SHAPE_MISMATCH,
+ *  GEM_ERR_INCOMPLETE and GEM_ERR_INVALID_INPUT as gem_evaluate, with messages starting
+ *  "gem_drift: built_on" or "gem_drift: window" to say which trace; GEM_ERR_INVALID_INPUT
+ *  also when the mean on built_on is 0 and the one on window is not (no ratio exists);
+ *  GEM_ERR_NO_MEMORY.
+ *  Thread-safe: every input is only read, so many threads may call it with the same
+ *  handles at once. */
 GEM_API gem_status_t gem_drift(const gem_profile_t *profile, const gem_trace_t *built_on,
                                const gem_trace_t *window, const gem_mapping_t *mapping,
                                double *ratio);

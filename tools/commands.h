@@ -12,6 +12,7 @@ int gem_cmd_map(int argc, char **argv);      /* cmd_map.c: compute a mapping */
 int gem_cmd_eval(int argc, char **argv);     /* cmd_eval.c: replay a trace through a mapping */
 int gem_cmd_compare(int argc, char **argv);  /* cmd_compare.c: every policy side by side */
 int gem_cmd_export(int argc, char **argv);   /* cmd_export.c: mapping in an engine's format */
+int gem_cmd_remap(int argc, char **argv);    /* cmd_remap.c: re-map in a budget (experimental) */
 int gem_cmd_classify(int argc, char **argv); /* cmd_classify.c: consistent/temporal/cold */
 int gem_cmd_import(int argc, char **argv);   /* cmd_import.c: routing data -> trace */
 int gem_cmd_synth(int argc, char **argv);    /* cmd_synth.c: synthetic trace */

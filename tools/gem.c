@@ -28,6 +28,7 @@ static const gem_command gem_commands[] = {
     {"eval", gem_cmd_eval, "replay a trace through a mapping: step latencies"},
     {"compare", gem_cmd_compare, "map with every policy and compare their step latencies"},
     {"export", gem_cmd_export, "write a mapping in a serving engine's format"},
+    {"remap", gem_cmd_remap, "re-map for a new trace window within a move budget (experimental)"},
     {"version", gem_cmd_version, "print the versions of the tool and the library"},
     {"help", gem_cmd_help, "show this help, or a command's (gem help map)"},
 };

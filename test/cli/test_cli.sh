@@ -474,5 +474,191 @@ if [ -z "${GEM_CLI_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; the
     done
 fi
 
+# ---- remap (experimental) -----------------------------------------------------------------
+# A mapping built on one trace, a window where routing drifted (another seed, more skew), on
+# a fleet with a wide speed spread and enough tokens per step that placement matters.
+ok "remap --help" remap --help
+check "remap --help prints a usage" grep -q "Usage: gem remap" "$OUT"
+check "remap --help says it is experimental" grep -q "EXPERIMENTAL" "$OUT"
+ok "gem help remap" help remap
+check "gem help remap is remap's help" grep -q "Usage: gem remap" "$OUT"
+ok "gem --help (remap)" --help
+check "gem --help lists remap as experimental" grep -q "^  remap .*experimental" "$OUT"
+ok "remap: profile" profile --backend sim --spread 0.3 -o "$T/rp.json"
+ok "remap: old trace" synth --steps 24 --layers 3 --experts 16 --tokens 16384 --skew 0.7 --seed 11 -o "$T/r-old.csv"
+ok "remap: drifted window" synth --steps 24 --layers 3 --experts 16 --tokens 16384 --skew 0.9 --seed 12 -o "$T/r-win.csv"
+ok "remap: current mapping" map --policy gem --profile "$T/rp.json" --trace "$T/r-old.csv" -o "$T/r-cur.json" -q
+RI="--profile $T/rp.json --trace $T/r-win.csv --current $T/r-cur.json"
+REV="eval --profile $T/rp.json --trace $T/r-win.csv --json --mapping"
+
+# remap_check JSON PYTHON_EXPR: the remap --json object d obeys its contract (keys, the
+# relations gem_remap guarantees) and the expression.
+remap_check() {
+    json_check "$1" '
+all(k in d for k in ("current_us", "remapped_us", "unconstrained_us", "gain_pct",
+                     "unconstrained_gain_pct", "moves", "max_moves", "bytes_moved",
+                     "max_move_bytes", "min_gain", "recommend", "written", "drift", "steps"))
+and d["experimental"] is True and d["steps"] == 24 and d["unit"] == "us"
+and d["current_us"] > 0 and d["remapped_us"] > 0 and d["unconstrained_us"] > 0
+and d["remapped_us"] <= d["current_us"] * (1 + 1e-9)
+and (d["max_moves"] is None or 0 <= d["moves"] <= d["max_moves"])
+and (d["max_move_bytes"] is None or d["bytes_moved"] <= d["max_move_bytes"])
+and abs(d["gain_pct"] - (d["current_us"] - d["remapped_us"]) / d["current_us"] * 100) <= 1e-9
+and abs(d["unconstrained_gain_pct"]
+        - (d["current_us"] - d["unconstrained_us"]) / d["current_us"] * 100) <= 1e-9
+and d["recommend"] == (d["moves"] > 0 and d["gain_pct"] / 100 >= d["min_gain"])
+and (d["moves"] > 0 or d["remapped_us"] == d["current_us"])
+and ('"$2"')'
+}
+# remap_moved CURRENT NEW: experts (layer, expert) whose GPUs differ between two mappings
+remap_moved() {
+    python3 -S -c "
+import json, sys
+def gpus(p):
+    m = {}
+    for l, layer in enumerate(json.load(open(p))['layers']):
+        for e, g, s in layer['placements']:
+            m.setdefault((l, e), set()).add(g)
+    return m
+a, b = gpus(sys.argv[1]), gpus(sys.argv[2])
+print(sum(a[k] != b[k] for k in a))" "$1" "$2"
+}
+
+ok "remap --json --max-moves 3" remap $RI -o "$T/r-new.json" --json --max-moves 3 --expert-bytes 1000000
+cp "$OUT" "$T/r1.json"
+check "remap --json is one line" sh -c "[ \$(wc -l < '$T/r1.json') -eq 1 ]"
+check "remap --json keys and relations" remap_check "$T/r1.json" \
+    'd["max_moves"] == 3 and d["bytes_moved"] == d["moves"] * 1000000 and d["drift"] is None'
+# the fixture is drifted enough that the budget finds a change worth making
+check "remap recommends a change on the drifted window" json_check "$T/r1.json" \
+    'd["recommend"] is True and d["moves"] > 0 and d["written"].endswith("r-new.json")'
+check "remap wrote the recommended mapping" json_check "$T/r-new.json" \
+    'd["format"] == "gem-mapping" and d["num_gpus"] == 4 and len(d["layers"]) == 3'
+check "remap moved as many experts as it says" test "$(remap_moved "$T/r-cur.json" "$T/r-new.json")" = \
+    "$(python3 -S -c 'import json, sys; print(json.load(open(sys.argv[1]))["moves"])' "$T/r1.json")"
+ok "eval the re-mapped mapping" $REV "$T/r-new.json"
+check "its mean is the reported remapped mean" python3 -S -c "
+import json
+r = json.load(open('$T/r1.json')); e = json.load(open('$OUT'))
+assert abs(e['mean'] - r['remapped_us']) <= 1e-9 * r['remapped_us'], (e['mean'], r)"
+ok "eval the current mapping on the window" $REV "$T/r-cur.json"
+check "the reported current mean is eval's" python3 -S -c "
+import json
+r = json.load(open('$T/r1.json')); e = json.load(open('$OUT'))
+assert abs(e['mean'] - r['current_us']) <= 1e-9 * r['current_us'], (e['mean'], r)"
+
+# no budget: no move, no change, nothing written
+ok "remap --max-moves 0" remap $RI -o "$T/r-k0.json" --json --max-moves 0
+cp "$OUT" "$T/r0.json"
+check "remap --max-moves 0 moves nothing" remap_check "$T/r0.json" \
+    'd["moves"] == 0 and d["remapped_us"] == d["current_us"] and d["recommend"] is False and d["written"] is None and d["bytes_moved"] is None'
+check "remap --max-moves 0 writes nothing" no_file "$T/r-k0.json"
+
+# --min-gain 1 never recommends: nothing written, said so; --force writes anyway
+ok "remap --min-gain 1" remap $RI -o "$T/r-g1.json" --min-gain 1
+check "remap --min-gain 1 says keep the current mapping" grep -q "keep the current mapping" "$OUT"
+check "remap table is marked experimental" grep -q "experimental" "$OUT"
+check "remap --min-gain 1 writes nothing" no_file "$T/r-g1.json"
+ok "remap --min-gain 1 --json" remap $RI -o "$T/r-g1.json" --min-gain 1 --json
+cp "$OUT" "$T/rg1.json"
+check "remap --min-gain 1 --json: not recommended, not written" remap_check "$T/rg1.json" \
+    'd["recommend"] is False and d["written"] is None and d["min_gain"] == 1 and d["moves"] > 0'
+check "remap --min-gain 1 --json writes nothing" no_file "$T/r-g1.json"
+ok "remap --min-gain 1 --force --json" remap $RI -o "$T/r-force.json" --min-gain 1 --force --json
+cp "$OUT" "$T/rf.json"
+check "remap --force: written though not recommended" remap_check "$T/rf.json" \
+    'd["recommend"] is False and d["written"].endswith("r-force.json")'
+ok "eval the --force mapping" $REV "$T/r-force.json"
+check "the --force mapping's mean is the reported remapped mean" python3 -S -c "
+import json
+r = json.load(open('$T/rf.json')); e = json.load(open('$OUT'))
+assert abs(e['mean'] - r['remapped_us']) <= 1e-9 * r['remapped_us'], (e['mean'], r)"
+ok "remap --min-gain 1 --force (table)" remap $RI -o "$T/r-force2.json" --min-gain 1 --force
+check "remap --force says it wrote anyway" grep -q "anyway (--force)" "$OUT"
+cp "$T/r-cur.json" "$T/r-stale.json"
+ok "remap over an existing file, not recommended" remap $RI -o "$T/r-stale.json" --min-gain 1 -q
+check "remap -q prints nothing" test ! -s "$OUT"
+check "an existing file is left untouched when nothing is recommended" cmp -s "$T/r-cur.json" "$T/r-stale.json"
+
+# the byte budget, and no limit at all
+ok "remap --max-move-bytes" remap $RI -o "$T/r-b.json" --json --expert-bytes 1000000 --max-move-bytes 2500000
+cp "$OUT" "$T/rb.json"
+check "remap --max-move-bytes is kept" remap_check "$T/rb.json" \
+    'd["max_move_bytes"] == 2500000 and d["bytes_moved"] <= 2500000 and d["moves"] <= 2 and d["bytes_moved"] == d["moves"] * 1000000'
+ok "remap unlimited" remap $RI -o "$T/r-u.json" --json --min-gain 0
+cp "$OUT" "$T/ru.json"
+check "remap unlimited: keys and relations" remap_check "$T/ru.json" \
+    'd["max_moves"] is None and d["max_move_bytes"] is None and d["bytes_moved"] is None'
+
+# --built-on: the drift ratio, the current mapping's mean on the window / on its trace
+ok "remap --built-on --json" remap $RI -o "$T/r-d.json" --json --built-on "$T/r-old.csv"
+cp "$OUT" "$T/rd.json"
+check "remap --built-on gives a drift ratio" remap_check "$T/rd.json" 'd["drift"] > 0'
+ok "eval the current mapping on its own trace" eval --profile "$T/rp.json" --trace "$T/r-old.csv" --mapping "$T/r-cur.json" --json
+check "drift = mean on the window / mean on the old trace" python3 -S -c "
+import json
+r = json.load(open('$T/rd.json')); e = json.load(open('$OUT'))
+want = r['current_us'] / e['mean']
+assert abs(r['drift'] - want) <= 1e-9 * want, (r['drift'], want)"
+ok "remap --built-on (table)" remap $RI -o "$T/r-d2.json" --built-on "$T/r-old.csv"
+check "remap table shows the drift" grep -q "drift  *[0-9]" "$OUT"
+
+# the result does not depend on the number of threads
+ok "remap 1 thread" remap $RI -o "$T/r-th1.json" --json --max-moves 3 --threads 1 --seed 4
+sed "s/r-th1.json/r-thN.json/" "$OUT" > "$T/rth1.json"
+ok "remap 2 threads" remap $RI -o "$T/r-th2.json" --json --max-moves 3 --threads 2 --seed 4
+sed "s/r-th2.json/r-thN.json/" "$OUT" > "$T/rth2.json"
+check "remap is deterministic across threads" sh -c "cmp -s '$T/rth1.json' '$T/rth2.json' && cmp -s '$T/r-th1.json' '$T/r-th2.json'"
+
+# bad inputs: a message, a non-zero exit, no file
+bad "remap without --current" 2 "missing --current" remap --profile "$T/rp.json" --trace "$T/r-win.csv" -o "$T/r-x.json"
+bad "remap without --trace" 2 "missing --trace" remap --profile "$T/rp.json" --current "$T/r-cur.json" -o "$T/r-x.json"
+bad "remap without --profile" 2 "missing --profile" remap --trace "$T/r-win.csv" --current "$T/r-cur.json" -o "$T/r-x.json"
+bad "remap without -o" 2 "missing --output" remap $RI
+bad "remap -o -" 2 "not accepted" remap $RI -o -
+bad "remap --max-moves -2" 2 "max-moves: -2 is outside" remap $RI -o "$T/r-x.json" --max-moves -2
+bad "remap --max-moves abc" 2 "not an integer" remap $RI -o "$T/r-x.json" --max-moves abc
+bad "remap --min-gain 1.5" 2 "min-gain: 1.5 is outside" remap $RI -o "$T/r-x.json" --min-gain 1.5
+bad "remap --min-gain -0.1" 2 "min-gain: -0.1 is outside" remap $RI -o "$T/r-x.json" --min-gain -0.1
+bad "remap --max-move-bytes -2" 2 "max-move-bytes" remap $RI -o "$T/r-x.json" --max-move-bytes -2 --expert-bytes 10
+bad "remap --max-move-bytes without --expert-bytes" 2 "needs --expert-bytes" remap $RI -o "$T/r-x.json" --max-move-bytes 1000
+bad "remap --json -q" 2 "exclude" remap $RI -o "$T/r-x.json" --json -q
+bad "remap missing current file" 1 "nope.json" remap --profile "$T/rp.json" --trace "$T/r-win.csv" --current "$T/nope.json" -o "$T/r-x.json"
+bad "remap missing window file" 1 "nope.csv" remap --profile "$T/rp.json" --trace "$T/nope.csv" --current "$T/r-cur.json" -o "$T/r-x.json"
+bad "remap missing --built-on file" 1 "nope-old.csv" remap $RI -o "$T/r-x.json" --built-on "$T/nope-old.csv"
+ok "remap: window of another shape" synth --steps 4 --layers 3 --experts 12 --tokens 64 -o "$T/r-win12.csv"
+bad "remap window of another shape" 1 "shape mismatch: trace has 3 layers x 12 experts but mapping has 3 x 16" remap --profile "$T/rp.json" --trace "$T/r-win12.csv" --current "$T/r-cur.json" -o "$T/r-x.json"
+check "the shape mismatch names the files" grep -q "window $T/r-win12.csv, current $T/r-cur.json" "$ERR"
+bad "remap profile of another shape" 1 "profile has 2 GPUs but mapping has 4" remap --profile "$T/p2.json" --trace "$T/r-win.csv" --current "$T/r-cur.json" -o "$T/r-x.json"
+bad "remap --built-on of another shape" 1 "gem_drift: built_on: trace has 3 layers x 12" remap $RI -o "$T/r-x.json" --built-on "$T/r-win12.csv"
+check "the drift's mismatch names the files" grep -q "built-on $T/r-win12.csv" "$ERR"
+grep -v '^5,1,' "$T/r-win.csv" > "$T/r-inc.csv"
+bad "remap incomplete window" 1 "no row for step 5 layer 1" remap --profile "$T/rp.json" --trace "$T/r-inc.csv" --current "$T/r-cur.json" -o "$T/r-x.json"
+bad "remap malformed window" 1 "line 2" remap --profile "$T/rp.json" --trace "$T/broken.csv" --current "$T/r-cur.json" -o "$T/r-x.json"
+python3 -S -c "
+import json
+d = json.load(open('$T/r-cur.json')); d['layers'][1]['placements'].pop(3)
+json.dump(d, open('$T/r-badcur.json', 'w'))"
+bad "remap invalid current mapping" 1 "expert 3 has no placement" remap --profile "$T/rp.json" --trace "$T/r-win.csv" --current "$T/r-badcur.json" -o "$T/r-x.json"
+check "no mapping after failed remaps" no_file "$T/r-x.json"
+bad "remap into a missing folder" 1 "no/such/dir" remap $RI -o "$T/no/such/dir/r.json" --min-gain 0
+check "no mapping in a missing folder" no_file "$T/no/such/dir/r.json"
+cp "$T/r-cur.json" "$T/r-keep.json"
+bad "failed remap over an existing file" 1 "shape mismatch" remap --profile "$T/rp.json" --trace "$T/r-win12.csv" --current "$T/r-cur.json" -o "$T/r-keep.json" --force
+check "existing output untouched after a failed remap" cmp -s "$T/r-cur.json" "$T/r-keep.json"
+check "no temporary files after remap" no_temp_files
+if [ -z "${GEM_CLI_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
+    VG="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --quiet"
+    for args in "remap $RI -o $T/vg-r.json --max-moves 3 --built-on $T/r-old.csv --json" \
+                "remap $RI -o $T/vg-r2.json --min-gain 1 --force" \
+                "remap --profile $T/p2.json --trace $T/r-win.csv --current $T/r-cur.json -o $T/vg-r3.json" \
+                "remap $RI -o $T/vg-r4.json --built-on $T/r-win12.csv"; do
+        # shellcheck disable=SC2086
+        $VG "$GEM" $args >"$OUT" 2>"$ERR"
+        rc=$?
+        if [ $rc -eq 99 ]; then fail "valgrind: gem $args"; else pass; fi
+    done
+fi
+
 echo "cli: $passed passed, $failed failed"
 [ $failed -eq 0 ]
