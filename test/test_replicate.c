@@ -23,6 +23,25 @@ static gem_options_t *opts(int64_t threads, int64_t R, gem_share_rule_t rule)
     return o;
 }
 
+/* Maps with policy gem under o (which it frees) and asserts the mapping's text equals *want,
+ * or keeps it there the first time. */
+static void same_mapping_text(const gem_profile_t *p, const gem_trace_t *t, gem_options_t *o,
+                              char **want)
+{
+    gem_mapping_t *m = NULL;
+    assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m));
+    char *got = NULL;
+    assert_ok(gem_mapping_to_string(m, &got));
+    if (!*want) {
+        *want = got;
+    } else {
+        assert_string_equal(got, *want);
+        gem_free(got);
+    }
+    gem_mapping_destroy(m);
+    gem_options_destroy(o);
+}
+
 static double metric_of(const gem_profile_t *p, const gem_trace_t *t, const gem_mapping_t *m,
                         gem_metric_t metric)
 {
@@ -276,20 +295,8 @@ static void test_same_result_any_thread_count(void **state)
     gem_profile_t *p = tu_profile(3, (double[]){1, 1.4, 1.1}, 16, 32, 10, 1);
     gem_trace_t *t = tu_trace(6, 7, 12, 300, 11);
     char *want = NULL;
-    for (int threads = 1; threads <= 4; threads++) {
-        gem_options_t *o = opts(threads, 5, GEM_SHARES_SPEED_WEIGHTED);
-        gem_mapping_t *m = NULL;
-        assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m));
-        char *got = NULL;
-        assert_ok(gem_mapping_to_string(m, &got));
-        if (!want) want = got;
-        else {
-            assert_string_equal(got, want);
-            gem_free(got);
-        }
-        gem_mapping_destroy(m);
-        gem_options_destroy(o);
-    }
+    for (int threads = 1; threads <= 4; threads++)
+        same_mapping_text(p, t, opts(threads, 5, GEM_SHARES_SPEED_WEIGHTED), &want);
     gem_free(want);
     gem_trace_destroy(t);
     gem_profile_destroy(p);
@@ -423,20 +430,8 @@ static void test_p90_same_result_any_thread_count(void **state)
     gem_profile_t *p = tu_profile(4, (double[]){1, 1.4, 1.1, 1.8}, 16, 64, 10, 1);
     gem_trace_t *t = bursty_trace(24, 6, 12, 17);
     char *want = NULL;
-    for (int threads = 1; threads <= 3; threads += 2) {
-        gem_options_t *o = opts_p90(threads, 6, GEM_SHARES_SPEED_WEIGHTED);
-        gem_mapping_t *m = NULL;
-        assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m));
-        char *got = NULL;
-        assert_ok(gem_mapping_to_string(m, &got));
-        if (!want) want = got;
-        else {
-            assert_string_equal(got, want);
-            gem_free(got);
-        }
-        gem_mapping_destroy(m);
-        gem_options_destroy(o);
-    }
+    for (int threads = 1; threads <= 3; threads += 2)
+        same_mapping_text(p, t, opts_p90(threads, 6, GEM_SHARES_SPEED_WEIGHTED), &want);
     /* and the pass did something there */
     assert_non_null(strstr(want, "0.")); /* some share below 1 */
     gem_free(want);
