@@ -7,16 +7,18 @@
  *   1. One replica at a time, at most R. Candidates: the GEM__REP_EXPERTS experts with the
  *      highest mean load per copy (EPLB's rule), each on the GEM__REP_GPUS GPUs with a free
  *      slot and without a copy of it whose predicted finish time (mean T over the steps plus
- *      the new copy's cost) is least; with objective P90 also the GEM__REP_EXPERTS experts
- *      with the highest load per copy in the tail steps (those whose latency is at least the
- *      p90), each also on the GEM__REP_GPUS GPUs least busy in those steps (the mean-based
- *      candidates miss the experts that are hot only in the steps that set the p90). Each
- *      candidate gets shares by the rule and is scored exactly on the trace; the best is kept
- *      if it improves the objective, else replication stops (a copy that does not help costs
- *      a tile of weight reads in every step where its expert is active, so slots may stay
- *      empty). With P90 and speed-weighted shares each candidate is also scored with the
- *      shares the rule gives by the tail steps' means (an expert busy only there would get
- *      shares for its much smaller mean load otherwise).
+ *      the new copy's cost) is least; and the GEM__REP_EXPERTS experts with the highest load
+ *      per copy in the tail steps (those whose latency is at least the p90), each also on the
+ *      GEM__REP_GPUS GPUs least busy in those steps (the mean-based candidates miss the
+ *      experts that are hot only in the slowest steps). Each candidate gets shares by the
+ *      rule and is scored exactly on the trace; the best is kept if it improves the
+ *      objective, else replication stops (a copy that does not help costs a tile of weight
+ *      reads in every step where its expert is active, so slots may stay empty). With
+ *      speed-weighted shares each candidate is also scored with the shares the rule gives by
+ *      the tail steps' means (an expert busy only there would get shares for its much smaller
+ *      mean load otherwise). The tail candidates serve the mean too: on a DeepSeek-V3-shaped
+ *      case (32 GPUs, 256 experts, 64 steps, R = 32) they lowered the mean 0.9%, for 1.5x the
+ *      pass's time; on bench_beyond's cases 0.1% to 0.5%.
  *   2. Shares. GEM_SHARES_EQUAL: 1/k for k copies. GEM_SHARES_SPEED_WEIGHTED: water-filling:
  *      each copy's GPU has a predicted time without the expert (its mean T over the steps
  *      less the copy's own mean cost) and a cost curve for a share x of the expert's mean
@@ -42,9 +44,8 @@
  *         (quickselect). The p90 thus never rises along the pass; the final shares are
  *         evaluated afresh and the pass's start (the single-copy placement) is kept instead
  *         if its p90 is lower after all, so the result's p90 is never above the start's.
- *         Up to twice the experts, twice the GPUs and twice the share sets of MEAN per
- *         replica: on a DeepSeek-V3-shaped case (32 GPUs, 256 experts, 64 steps, R = 32) the
- *         pass ran about 2.7 times as many instructions as with MEAN.
+ *         Scoring a candidate by its p90 costs a pass over every step (quickselect): on the
+ *         DeepSeek-V3-shaped case the pass took about twice as long as with MEAN.
  */
 #include "beyond.h"
 
@@ -432,11 +433,10 @@ typedef struct {
     int32_t *idx, *aff, *best_aff; /* [G + 1] */
     int32_t *experts;         /* [E] */
     double *key;              /* [E] */
-    /* objective P90 only (p90 = 0 otherwise) */
-    int p90;
+    int p90;                  /* the objective is P90 (else MEAN) */
     size_t rank;              /* gem__nearest_rank(90, S) */
-    gem__rep_obj cur;         /* of st.lm */
-    double *lat;              /* [S] a candidate's layer latency per step */
+    gem__rep_obj cur;         /* of st.lm: its p90 picks the tail steps for either objective */
+    double *lat;              /* [S] a layer's latency per step */
     double *ttail, *htail, *etail; /* [G], [G], [E] means over the tail steps (gem__rep_tail) */
     unsigned char *tail;      /* [S] the tail steps */
     size_t ntail;
@@ -504,12 +504,12 @@ static gem__rep_obj gem__rep_obj_of_lat(gem__rep *r)
     return o;
 }
 
-/* r->cur from st's tops, after gem__lstate_set or _commit (P90 only). The sum adds the same
- * doubles in the same order as gem__rep_eval does for the candidate that was committed. */
+/* r->cur from st's tops, after gem__lstate_set or _commit (the p90 picks the tail steps for
+ * either objective). The sum adds the same doubles in the same order as gem__rep_eval does for
+ * the candidate that was committed. */
 static void gem__rep_current(gem__rep *r)
 {
     const gem__lstate *st = &r->st;
-    if (!r->p90) return;
     for (size_t s = 0; s < st->S; s++)
         r->lat[s] = st->T[(size_t)st->top[s * GEM__LS_TOP] * st->S + s];
     r->cur = gem__rep_obj_of_lat(r);
@@ -602,9 +602,9 @@ static int32_t gem__rep_gpus(const gem__rep *r, int32_t e, const double *tb, con
     return n;
 }
 
-/* Objective P90: the tail steps (those whose latency is at least the p90: the steps a lower
- * p90 has to make faster), and the means over them of T per GPU (ttail), tokens per GPU
- * (htail) and load per expert (etail). */
+/* The tail steps (those whose latency is at least the p90: the steps a lower p90 has to make
+ * faster, and the slowest ones for the mean), and the means over them of T per GPU (ttail),
+ * tokens per GPU (htail) and load per expert (etail). */
 static void gem__rep_tail(gem__rep *r)
 {
     const gem__lstate *st = &r->st;
@@ -645,11 +645,11 @@ static gem_status_t gem__rep_one(gem__rep *r, gem_share_rule_t rule, int *added)
     const double tol = 1e-9 * fmax(1.0, fabs(st->obj));
     *added = 0;
     gem__rep_means(r);
-    if (r->p90) gem__rep_tail(r);
+    gem__rep_tail(r);
     const gem__stats all = {r->tbar, r->held, st->mean, NULL, st->S};
     const gem__stats tailv = {r->ttail, r->htail, r->etail, r->tail, r->ntail};
     int32_t ne = gem__rep_candidates(r, st->mean, r->experts, r->key);
-    if (r->p90) { /* and the experts busiest in the tail steps */
+    { /* and the experts busiest in the tail steps */
         int32_t tmp[GEM__REP_EXPERTS];
         int32_t nt = gem__rep_candidates(r, r->etail, tmp, r->key);
         ne = gem__union(r->experts, ne, tmp, nt);
@@ -662,7 +662,7 @@ static gem_status_t gem__rep_one(gem__rep *r, gem_share_rule_t rule, int *added)
     for (int32_t i = 0; i < ne; i++) {
         int32_t e = r->experts[i];
         int32_t ng = gem__rep_gpus(r, e, r->tbar, st->mean, gpus);
-        if (r->p90) { /* and the GPUs least busy in the tail steps */
+        { /* and the GPUs least busy in the tail steps */
             int32_t tmp[GEM__REP_GPUS];
             int32_t nt = gem__rep_gpus(r, e, r->ttail, r->etail, tmp);
             ng = gem__union(gpus, ng, tmp, nt);
@@ -672,8 +672,8 @@ static gem_status_t gem__rep_one(gem__rep *r, gem_share_rule_t rule, int *added)
             if ((s2 = gem__layer_map_copy(&r->cand, &st->lm))) return s2;
             if ((s2 = gem__layer_map_add(&r->cand, e, g, 1.0))) return s2;
             int32_t na = gem__expert_gpus(&st->lm, e, g, r->aff);
-            /* shares by the means; with P90 (speed-weighted) also by the tail steps */
-            const int views = r->p90 && rule == GEM_SHARES_SPEED_WEIGHTED ? 2 : 1;
+            /* shares by the means; speed-weighted also by the tail steps */
+            const int views = rule == GEM_SHARES_SPEED_WEIGHTED ? 2 : 1;
             for (int v = 0; v < views; v++) {
                 gem__set_shares(st, &r->cand, e, rule, v ? &tailv : &all, r->wc, r->w, r->idx);
                 int take;
@@ -765,15 +765,13 @@ gem_status_t gem__replicate_layer(const gem__map_ctx *ctx, int32_t layer, gem__l
     r.key = gem__array(GEM__REP_EXPERTS, sizeof *r.key);
     r.p90 = gem__opt_int(ctx->opts, GEM_OPT_OBJECTIVE) == GEM_OBJECTIVE_P90;
     r.rank = gem__nearest_rank(90, r.st.S);
-    if (r.p90) {
-        r.lat = gem__array(r.st.S ? r.st.S : 1, sizeof *r.lat);
-        r.ttail = gem__array((size_t)G, sizeof *r.ttail);
-        r.htail = gem__array((size_t)G, sizeof *r.htail);
-        r.tail = gem__array(r.st.S ? r.st.S : 1, sizeof *r.tail);
-        r.etail = gem__array((size_t)E, sizeof *r.etail);
-    }
+    r.lat = gem__array(r.st.S ? r.st.S : 1, sizeof *r.lat);
+    r.ttail = gem__array((size_t)G, sizeof *r.ttail);
+    r.htail = gem__array((size_t)G, sizeof *r.htail);
+    r.tail = gem__array(r.st.S ? r.st.S : 1, sizeof *r.tail);
+    r.etail = gem__array((size_t)E, sizeof *r.etail);
     if (!r.free_slots || !r.copies || !r.tbar || !r.held || !r.wc || !r.w || !r.idx || !r.aff ||
-        !r.best_aff || !r.experts || !r.key || (r.p90 && (!r.lat || !r.ttail || !r.htail || !r.etail || !r.tail))) {
+        !r.best_aff || !r.experts || !r.key || !r.lat || !r.ttail || !r.htail || !r.etail || !r.tail) {
         gem__rep_free(&r);
         return GEM_ERR_NO_MEMORY;
     }
