@@ -50,38 +50,44 @@ typedef struct {
     gem_policy_t policy;
     int ok;
     double mean, p90, lower_bound, seconds;
-    double slot_bound;        /* over mappings with this one's experts per GPU */
+    double slot_bound;        /* over mappings with this one's experts per GPU (the best only) */
+    gem_mapping_t *mapping;   /* kept for that, freed at the end */
     char error[512];
 } compare_row;
 
-/* Maps and evaluates one policy; a failure is recorded in the row, not fatal. */
+/* Maps and evaluates one policy, keeping the mapping in the row; a failure is recorded in
+ * the row, not fatal. */
 static void compare_one(const gem_profile_t *profile, const gem_trace_t *trace,
                         const gem_options_t *o, compare_row *row)
 {
-    gem_mapping_t *mapping = NULL;
     gem_report_t *report = NULL;
     double t0 = cli_now();
-    gem_status_t st = gem_compute_mapping(profile, trace, row->policy, o, NULL, &mapping);
+    gem_status_t st = gem_compute_mapping(profile, trace, row->policy, o, NULL, &row->mapping);
     row->seconds = cli_now() - t0;
-    if (st == GEM_OK) st = gem_evaluate(profile, trace, mapping, NULL, &report);
+    if (st == GEM_OK) st = gem_evaluate(profile, trace, row->mapping, NULL, &report);
     if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_MEAN, &row->mean);
     if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_P90, &row->p90);
     if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_LOWER_BOUND, &row->lower_bound);
-    gem_options_t *slots = NULL;
-    gem_report_t *slot_report = NULL;
-    if (st == GEM_OK) st = gem_options_create(&slots);
-    if (st == GEM_OK) st = gem_options_set_int(slots, GEM_OPT_BOUND_SLOTS, 1);
-    if (st == GEM_OK) st = gem_evaluate(profile, trace, mapping, slots, &slot_report);
-    if (st == GEM_OK)
-        st = gem_report_get(slot_report, GEM_METRIC_LOWER_BOUND, &row->slot_bound);
-    gem_report_destroy(slot_report);
-    gem_options_destroy(slots);
     row->ok = st == GEM_OK;
     if (!row->ok)
         snprintf(row->error, sizeof row->error, "%s: %s", gem_status_string(st),
                  gem_last_error());
     gem_report_destroy(report);
-    gem_mapping_destroy(mapping);
+}
+
+/* The best row's bound over mappings with its experts per GPU (GEM_OPT_BOUND_SLOTS). */
+static gem_status_t compare_slot_bound(const gem_profile_t *profile, const gem_trace_t *trace,
+                                       compare_row *row)
+{
+    gem_options_t *slots = NULL;
+    gem_report_t *report = NULL;
+    gem_status_t st = gem_options_create(&slots);
+    if (st == GEM_OK) st = gem_options_set_int(slots, GEM_OPT_BOUND_SLOTS, 1);
+    if (st == GEM_OK) st = gem_evaluate(profile, trace, row->mapping, slots, &report);
+    if (st == GEM_OK) st = gem_report_get(report, GEM_METRIC_LOWER_BOUND, &row->slot_bound);
+    gem_report_destroy(report);
+    gem_options_destroy(slots);
+    return st;
 }
 
 /* Splits "a,b,c" into policies; usage error on an unknown or empty name. */
@@ -303,6 +309,11 @@ int gem_cmd_compare(int argc, char **argv)
         if (rows[i].lower_bound > bound) bound = rows[i].lower_bound;
     }
     cli_progress_end(&line);
+    gem_status_t st2;
+    if (best >= 0 && (st2 = compare_slot_bound(profile, trace, &rows[best])) != GEM_OK) {
+        rc = cli_fail(st2);
+        goto done;
+    }
     int32_t G = 0;
     gem_profile_num_gpus(profile, &G);
     /* the picture first: when it cannot be written, nothing is printed */
@@ -318,6 +329,7 @@ int gem_cmd_compare(int argc, char **argv)
     }
     rc = failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 done:
+    for (int i = 0; i < n; i++) gem_mapping_destroy(rows[i].mapping);
     gem_trace_destroy(trace);
     gem_profile_destroy(profile);
     gem_options_destroy(o);
