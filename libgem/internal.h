@@ -242,6 +242,9 @@ typedef struct {
 } gem__keyed;
 /** qsort order of gem__keyed (map.c): descending key, then ascending id, so deterministic. */
 int gem__cmp_keyed_desc(const void *a, const void *b);
+/** The k-th smallest (0-based) of v[0..n), n >= 1, k < n; reorders v (map.c; quickselect, for
+ *  the p90 objectives of map_gem.c and replicate.c). */
+double gem__kth_smallest(double *v, size_t n, size_t k);
 
 /* Per-layer policies (map_baseline.c, map_gem.c, map_exact.c); dispatched by map.c. Each fills
  * `out` (empty on entry) with a valid placement of every expert of the layer that respects

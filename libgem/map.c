@@ -75,6 +75,43 @@ int gem__cmp_keyed_desc(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+static void gem__swap_doubles(double *v, size_t i, size_t j)
+{
+    double t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+}
+
+double gem__kth_smallest(double *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1; /* k in [lo, hi] */
+    while (hi - lo >= 8) {
+        const size_t mid = lo + (hi - lo) / 2;
+        const double a = v[lo], b = v[mid], c = v[hi];
+        const double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        /* three ways, since step latencies repeat a lot: [lo, lt) < pivot, [lt, i) == pivot,
+         * (gt, hi] > pivot */
+        size_t lt = lo, i = lo, gt = hi;
+        while (i <= gt) {
+            if (v[i] < pivot) {
+                gem__swap_doubles(v, lt++, i++);
+            } else if (v[i] > pivot) {
+                gem__swap_doubles(v, i, gt);
+                if (gt == 0) break;
+                gt--;
+            } else {
+                i++;
+            }
+        }
+        if (k < lt) hi = lt - 1;
+        else if (k > gt) lo = gt + 1;
+        else return pivot;
+    }
+    for (size_t i = lo + 1; i <= hi; i++)
+        for (size_t j = i; j > lo && v[j] < v[j - 1]; j--) gem__swap_doubles(v, j, j - 1);
+    return v[k];
+}
+
 /* Records a failed layer; keeps the message of the lowest one (error messages are per
  * thread, so the worker's must be copied before it is lost). */
 static void gem__map_note_failure(gem__map_job *job, int32_t l, gem_status_t st)

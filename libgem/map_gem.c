@@ -240,39 +240,6 @@ static void gem__ls_top3(gem__ls *L, size_t s)
     L->i1[s] = ia; L->i2[s] = ib;
 }
 
-static int gem__cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* k-th smallest (0-based) of v[n]; reorders v. Quickselect with a median-of-three pivot. */
-static double gem__select(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    while (hi - lo > 16) {
-        size_t mid = lo + (hi - lo) / 2;
-        double a = v[lo], b = v[mid], c = v[hi];
-        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) i++;
-            while (v[j] > pivot) j--;
-            if (i <= j) {
-                double x = v[i]; v[i] = v[j]; v[j] = x;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return v[k];
-    }
-    qsort(v + lo, hi - lo + 1, sizeof *v, gem__cmp_double);
-    return v[k];
-}
-
 /* gain[e]: in a step where e's GPU g is the straggler, a trade of e makes the step no faster
  * than the third largest T (the largest of the other GPUs is at least that) nor than g's time
  * without e (per_expert: the expert coming in adds >= 0; aggregate: at least c_g). */
@@ -330,7 +297,7 @@ static void gem__ls_refresh(gem__ls *L)
     L->obj.sum = sum;
     if (L->objective == GEM_OBJECTIVE_P90) {
         memcpy(L->m1, L->v1, S * sizeof *L->m1);
-        L->obj.p90 = gem__select(L->m1, S, L->rank);
+        L->obj.p90 = gem__kth_smallest(L->m1, S, L->rank);
     } else {
         L->obj.p90 = 0;
     }
@@ -478,7 +445,7 @@ static int gem__ls_eval_p90(gem__ls *L, int32_t e1, int32_t g1, int32_t e2, int3
         sum += m;
     }
     res->sum = sum;
-    res->p90 = gem__select(L->m2, L->S, L->rank);
+    res->p90 = gem__kth_smallest(L->m2, L->S, L->rank);
     return 1;
 }
 
@@ -567,7 +534,7 @@ static gem__obj gem__ls_eval_exchange(gem__ls *L, int32_t g1, int32_t g2)
         a[s] = gem__max3(x, y, gem__ls_other(L, s, g1, g2));
         o.sum += a[s];
     }
-    if (L->objective == GEM_OBJECTIVE_P90) o.p90 = gem__select(a, S, L->rank);
+    if (L->objective == GEM_OBJECTIVE_P90) o.p90 = gem__kth_smallest(a, S, L->rank);
     return o;
 }
 

@@ -458,49 +458,12 @@ static int gem__rep_better(gem__rep_obj a, gem__rep_obj b, double tol)
     return a.p90 < b.p90 - tol || (a.p90 <= b.p90 && a.sum < b.sum - tol);
 }
 
-static void gem__rep_swapd(double *v, size_t i, size_t j)
-{
-    double x = v[i];
-    v[i] = v[j];
-    v[j] = x;
-}
-
-/* k-th smallest (0-based) of v[n], n >= 1; reorders v. Quickselect with a median-of-three
- * pivot and a three-way partition (equal latencies, common when a GPU idles at its fixed
- * cost, cost no extra rounds), insertion sort once the range is small. The value does not
- * depend on how it is found. */
-static double gem__rep_select(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1; /* k in [lo, hi] */
-    while (hi - lo >= 8) {
-        const size_t mid = lo + (hi - lo) / 2;
-        const double a = v[lo], b = v[mid], c = v[hi];
-        const double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        /* [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot */
-        size_t lt = lo, i = lo, gt = hi;
-        while (i <= gt) {
-            if (v[i] < pivot) gem__rep_swapd(v, lt++, i++);
-            else if (v[i] > pivot) {
-                gem__rep_swapd(v, i, gt);
-                if (gt == 0) break;
-                gt--;
-            } else i++;
-        }
-        if (k < lt) hi = lt - 1;
-        else if (k > gt) lo = gt + 1;
-        else return pivot;
-    }
-    for (size_t i = lo + 1; i <= hi; i++)
-        for (size_t j = i; j > lo && v[j] < v[j - 1]; j--) gem__rep_swapd(v, j, j - 1);
-    return v[k];
-}
-
 /* (p90, sum) of the per-step latencies in r->lat (reordered). */
 static gem__rep_obj gem__rep_obj_of_lat(gem__rep *r)
 {
     gem__rep_obj o = {0, 0};
     for (size_t s = 0; s < r->st.S; s++) o.sum += r->lat[s];
-    if (r->st.S) o.p90 = gem__rep_select(r->lat, r->st.S, r->rank);
+    if (r->st.S) o.p90 = gem__kth_smallest(r->lat, r->st.S, r->rank);
     return o;
 }
 
