@@ -551,32 +551,7 @@ static void test_allocation_failures(void **state)
     gem_trace_t *t = tu_trace(4, 5, 11, 50, 8);
     for (int k = 0; k < NBASE; k++) {
         gem_options_t *o = opts_with(2, BASELINES[k] == GEM_POLICY_EPLB ? 4 : 0);
-        gem_mapping_t *ref = NULL;
-        assert_ok(gem_compute_mapping(p, t, BASELINES[k], o, NULL, &ref));
-        char *want = NULL;
-        assert_ok(gem_mapping_to_string(ref, &want));
-        int failed = 0;
-        for (long n = 1; n < 120; n++) {
-            gem_mapping_t *m = NULL;
-            gem__inject_alloc_failure(n);
-            gem_status_t s = gem_compute_mapping(p, t, BASELINES[k], o, NULL, &m);
-            gem__inject_alloc_failure(0);
-            assert_true(s == GEM_OK || s == GEM_ERR_NO_MEMORY);
-            if (s == GEM_OK) {
-                char *got = NULL;
-                assert_ok(gem_mapping_to_string(m, &got));
-                assert_string_equal(got, want);
-                gem_free(got);
-            } else {
-                failed++;
-                assert_null(m);
-                assert_error_has("memory");
-            }
-            gem_mapping_destroy(m);
-        }
-        assert_true(failed > 5);
-        gem_free(want);
-        gem_mapping_destroy(ref);
+        assert_true(tu_alloc_failures_mapping(p, t, BASELINES[k], o, 120, 1) > 5);
         gem_options_destroy(o);
     }
     gem_trace_destroy(t);

@@ -543,32 +543,7 @@ static void alloc_failures_with(gem_objective_t objective)
     gem_trace_t *t = skewed_trace(6, 9);
     gem_options_t *o = opts(2, 3, GEM_SHARES_SPEED_WEIGHTED);
     assert_ok(gem_options_set_int(o, GEM_OPT_OBJECTIVE, objective));
-    gem_mapping_t *ref = NULL;
-    assert_ok(gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &ref));
-    char *want = NULL;
-    assert_ok(gem_mapping_to_string(ref, &want));
-    int failed = 0;
-    for (long n = 1; n < 400; n++) {
-        gem_mapping_t *m = NULL;
-        gem__inject_alloc_failure(n);
-        gem_status_t s = gem_compute_mapping(p, t, GEM_POLICY_GEM, o, NULL, &m);
-        gem__inject_alloc_failure(0);
-        assert_true(s == GEM_OK || s == GEM_ERR_NO_MEMORY);
-        if (s == GEM_OK) {
-            char *got = NULL;
-            assert_ok(gem_mapping_to_string(m, &got));
-            assert_string_equal(got, want);
-            gem_free(got);
-        } else {
-            failed++;
-            assert_null(m);
-            assert_error_has("memory");
-        }
-        gem_mapping_destroy(m);
-    }
-    assert_true(failed > 20);
-    gem_free(want);
-    gem_mapping_destroy(ref);
+    assert_true(tu_alloc_failures_mapping(p, t, GEM_POLICY_GEM, o, 400, 1) > 20);
     gem_options_destroy(o);
     gem_trace_destroy(t);
     gem_profile_destroy(p);

@@ -1,6 +1,8 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include "internal.h" /* gem__inject_alloc_failure: tests link the static library */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,4 +92,35 @@ gem_trace_t *tu_trace(int64_t S, int L, int E, int max_load, uint64_t seed)
         }
     free(row);
     return t;
+}
+
+int tu_alloc_failures_mapping(const gem_profile_t *p, const gem_trace_t *t, gem_policy_t policy,
+                              const gem_options_t *o, long limit, long step)
+{
+    gem_mapping_t *ref = NULL;
+    assert_ok(gem_compute_mapping(p, t, policy, o, NULL, &ref));
+    char *want = NULL;
+    assert_ok(gem_mapping_to_string(ref, &want));
+    gem_mapping_destroy(ref);
+    int failed = 0;
+    for (long n = 1; n < limit; n += step) {
+        gem_mapping_t *m = NULL;
+        gem__inject_alloc_failure(n);
+        gem_status_t s = gem_compute_mapping(p, t, policy, o, NULL, &m);
+        gem__inject_alloc_failure(0);
+        assert_true(s == GEM_OK || s == GEM_ERR_NO_MEMORY);
+        if (s == GEM_OK) {
+            char *got = NULL;
+            assert_ok(gem_mapping_to_string(m, &got));
+            assert_string_equal(got, want);
+            gem_free(got);
+        } else {
+            failed++;
+            assert_null(m);
+            assert_error_has("memory");
+        }
+        gem_mapping_destroy(m);
+    }
+    gem_free(want);
+    return failed;
 }

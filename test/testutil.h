@@ -47,4 +47,10 @@ gem_profile_t *tu_profile(int G, const double *slowdown, int tile, int k, double
 /* A complete random trace S x L x E with integer loads in [0, max_load], some zero. */
 gem_trace_t *tu_trace(int64_t S, int L, int E, int max_load, uint64_t seed);
 
+/* Maps the trace with the policy once, then again with allocation n failing, for n = 1,
+ * 1 + step, ... below limit: each try must fail with GEM_ERR_NO_MEMORY (no mapping, an error
+ * naming memory) or give the same mapping as the first. Returns how many tries failed. */
+int tu_alloc_failures_mapping(const gem_profile_t *p, const gem_trace_t *t, gem_policy_t policy,
+                              const gem_options_t *o, long limit, long step);
+
 #endif
